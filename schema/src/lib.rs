@@ -4,6 +4,7 @@
 //!   `Replicated*MergeTree` + `Distributed`) from the same definition.
 //! * [`events`]: the ingestion tables and their row types.
 //! * [`migrate`]: the versioned, idempotent migration runner.
+//! * [`segmenter`]: the segmenter's derived tables and views, and [`SEGMENTER_MIGRATIONS`].
 //!
 //! Architecture invariant: table names and column lists are written here only; identifiers
 //! spliced into SQL come from these definitions or pass [`is_identifier`].
@@ -11,10 +12,12 @@
 pub mod ddl;
 pub mod events;
 pub mod migrate;
+pub mod segmenter;
 
 pub use ddl::{Column, Engine, Layout, Table, is_identifier};
 pub use events::{EVENTS, EVENTS_REJECTED, EventRow, RejectedRow};
 pub use migrate::{MigrateError, Migration, migrate, ttl_statement};
+pub use segmenter::SEGMENTER_MIGRATIONS;
 
 /// The collector's migrations: the ingestion tables.
 pub const INGEST_MIGRATIONS: &[Migration] = &[Migration {

@@ -11,6 +11,10 @@ use serde_json::json;
 /// Where Debian's chromium-driver installs the driver; `CHROMEDRIVER` overrides it.
 const DEFAULT_CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// The user agent of the Chromium build these tests run, without the "Headless" marker.
+const DESKTOP_USER_AGENT: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+
 pub struct Browser {
     pub client: Client,
     driver: Child,
@@ -87,6 +91,9 @@ async fn connect(port: u16, profile: &tempfile::TempDir) -> anyhow::Result<Clien
                 "--disable-sync",
                 "--disable-quic",
                 "--no-first-run",
+                // Headless Chromium says "HeadlessChrome", which the collector rightly files as
+                // a bot; these tests play a person on a desktop browser.
+                format!("--user-agent={DESKTOP_USER_AGENT}"),
                 format!("--user-data-dir={}", profile.path().display()),
             ],
         }),

@@ -1,0 +1,940 @@
+//! The segmenter's tables and views: identity, sessions, per-person-day activity, profiles,
+//! segments with history, and the reports. All are derived from `events` by `spoor-segmenter`
+//! and can be rebuilt from it at any time.
+//!
+//! Person ids: a profile is keyed by `person_id`, which is the user id once the person is
+//! known, and `anon:<anonymous_id>` before. See `identities` for the identity rule.
+
+use crate::{Engine, Layout, Migration, Table, col};
+
+/// Every (anonymous id, user id) pair seen on an event, with the first time it was seen.
+pub const IDENTITY_MAP: Table = Table {
+    name: "identity_map",
+    comment: "Spoor segmenter: every (anonymous_id, user_id) pair seen together on an event and when first. Read the resolved mapping from the identities view.",
+    columns: &[
+        col!(project_id, "LowCardinality(String)", "Project"),
+        col!(
+            anonymous_id,
+            "String",
+            "Anonymous id of a browser or device"
+        ),
+        col!(
+            user_id,
+            "String",
+            "User id seen on an event with this anonymous id"
+        ),
+        col!(
+            identified_at,
+            "DateTime64(3, 'UTC')",
+            "Earliest event carrying both ids"
+        ),
+    ],
+    engine: Engine::ReplacingMergeTree { version: None },
+    partition_by: None,
+    order_by: "(project_id, anonymous_id, user_id)",
+    sharding_key: "cityHash64(project_id, anonymous_id)",
+    settings: &[],
+};
+
+/// Changes of the resolved identity made by each run: an audit trail for data teams.
+pub const IDENTITY_CHANGES: Table = Table {
+    name: "identity_changes",
+    comment: "Spoor segmenter: each run's changes to the resolved identity of an anonymous id (its anonymous history joins the user's profile).",
+    columns: &[
+        col!(run_id, "UInt64", "The run that made the change"),
+        col!(project_id, "LowCardinality(String)", "Project"),
+        col!(anonymous_id, "String", "Anonymous id"),
+        col!(
+            old_user_id,
+            "String",
+            "User id it resolved to before, empty if none"
+        ),
+        col!(new_user_id, "String", "User id it resolves to now"),
+        col!(
+            changed_at,
+            "DateTime64(3, 'UTC')",
+            "When the run made the change"
+        ),
+    ],
+    engine: Engine::MergeTree,
+    partition_by: None,
+    order_by: "(project_id, anonymous_id, run_id)",
+    sharding_key: "cityHash64(project_id, anonymous_id)",
+    settings: &[],
+};
+
+/// One row per SDK session.
+pub const SESSIONS: Table = Table {
+    name: "sessions",
+    comment: "Spoor segmenter: one row per session (SDK session id), attributed to the UTC day it started. Read with FINAL.",
+    columns: &[
+        col!(project_id, "LowCardinality(String)", "Project"),
+        col!(session_id, "String", "Session id from the SDK"),
+        col!(
+            anonymous_id,
+            "String",
+            "Anonymous id of the session's first event"
+        ),
+        col!(
+            user_id,
+            "String",
+            "Latest user id seen in the session, empty if none"
+        ),
+        col!(
+            started_at,
+            "DateTime64(3, 'UTC')",
+            "First event of the session"
+        ),
+        col!(
+            ended_at,
+            "DateTime64(3, 'UTC')",
+            "Last event of the session"
+        ),
+        col!(
+            day,
+            "Date",
+            "UTC day the session started (a session crossing midnight counts on its first day)"
+        ),
+        col!(duration_ms, "UInt64", "ended_at - started_at"),
+        col!(events, "UInt32", "Events in the session"),
+        col!(page_views, "UInt32", "page_view events in the session"),
+        col!(
+            engaged_ms,
+            "UInt64",
+            "Sum of engaged_ms of page_leave events"
+        ),
+        col!(entry_path, "String", "Path of the first page view"),
+        col!(exit_path, "String", "Path of the last page view"),
+        col!(referrer, "String", "Referrer of the first page view"),
+        col!(
+            referrer_domain,
+            "LowCardinality(String)",
+            "Referrer host of the first page view"
+        ),
+        col!(
+            referrer_class,
+            "LowCardinality(String)",
+            "direct, search, social, email, internal or other"
+        ),
+        col!(
+            utm_source,
+            "LowCardinality(String)",
+            "utm_source of the first page view"
+        ),
+        col!(
+            utm_medium,
+            "LowCardinality(String)",
+            "utm_medium of the first page view"
+        ),
+        col!(
+            utm_campaign,
+            "LowCardinality(String)",
+            "utm_campaign of the first page view"
+        ),
+        col!(
+            device_class,
+            "LowCardinality(String)",
+            "Device class of the first event"
+        ),
+        col!(
+            browser,
+            "LowCardinality(String)",
+            "Browser of the first event"
+        ),
+        col!(
+            os,
+            "LowCardinality(String)",
+            "Operating system of the first event"
+        ),
+        col!(
+            is_bounce,
+            "Bool",
+            "At most one page view and no click, search or track event"
+        ),
+        col!(
+            version,
+            "UInt64",
+            "Run that computed the row; the highest wins"
+        ),
+    ],
+    engine: Engine::ReplacingMergeTree {
+        version: Some("version"),
+    },
+    partition_by: None,
+    order_by: "(project_id, session_id)",
+    sharding_key: "cityHash64(project_id, anonymous_id)",
+    settings: &[],
+};
+
+/// One row per (UTC day, anonymous id, user id): the compact history profiles and segments
+/// are computed from. Keyed by the raw ids, so identity changes never rewrite it.
+pub const ACTIVITY_DAILY: Table = Table {
+    name: "activity_daily",
+    comment: "Spoor segmenter: per UTC day and (anonymous_id, user_id), what happened. Bots excluded, duplicates removed. Read person-resolved through the person_activity view.",
+    columns: &[
+        col!(project_id, "LowCardinality(String)", "Project"),
+        col!(day, "Date", "UTC day"),
+        col!(anonymous_id, "String", "Anonymous id on the events"),
+        col!(
+            user_id,
+            "String",
+            "User id on the events, empty before identify"
+        ),
+        col!(events, "UInt32", "Events"),
+        col!(page_views, "UInt32", "page_view events"),
+        col!(sessions, "UInt32", "Distinct session ids"),
+        col!(engaged_ms, "UInt64", "Engaged time from page_leave events"),
+        col!(searches, "UInt32", "search events"),
+        col!(
+            zero_result_searches,
+            "UInt32",
+            "search events with results_count = 0"
+        ),
+        col!(orders, "UInt32", "order_completed events"),
+        col!(revenue, "Float64", "Sum of order_completed revenue"),
+        col!(
+            last_order_at,
+            "Nullable(DateTime64(3, 'UTC'))",
+            "Last order_completed of the day"
+        ),
+        col!(signups, "UInt32", "member_signup events"),
+        col!(signins, "UInt32", "member_signin events"),
+        col!(points_earned, "Int64", "Sum of points_earned points"),
+        col!(points_redeemed, "Int64", "Sum of points_redeemed points"),
+        col!(first_at, "DateTime64(3, 'UTC')", "First event of the day"),
+        col!(last_at, "DateTime64(3, 'UTC')", "Last event of the day"),
+        col!(
+            event_counts,
+            "Map(String, UInt32)",
+            "Events by kind: the type (page_view…) or track:<name> (track:order_completed)"
+        ),
+        col!(
+            paths,
+            "Array(String)",
+            "Paths of page views (sorted, at most 100)"
+        ),
+        col!(
+            search_terms,
+            "Array(String)",
+            "Lower-cased search queries (sorted, at most 50)"
+        ),
+    ],
+    engine: Engine::MergeTree,
+    partition_by: Some("toYYYYMM(day)"),
+    order_by: "(project_id, day, anonymous_id, user_id)",
+    sharding_key: "cityHash64(project_id, anonymous_id)",
+    settings: &[],
+};
+
+/// Facts about a person that do not depend on when you look.
+pub const PROFILES_STATIC: Table = Table {
+    name: "profiles_static",
+    comment: "Spoor segmenter: static profile per person (first touch, signup, latest traits). person_id is the user id, or anon:<anonymous_id> before identify. Read with FINAL.",
+    columns: &[
+        col!(project_id, "LowCardinality(String)", "Project"),
+        col!(
+            person_id,
+            "String",
+            "User id, or anon:<anonymous_id> for people not identified"
+        ),
+        col!(user_id, "String", "User id, empty for anonymous people"),
+        col!(is_identified, "Bool", "The person has a user id"),
+        col!(
+            anonymous_ids,
+            "Array(String)",
+            "Anonymous ids whose history joined this profile (at most 100)"
+        ),
+        col!(first_seen_at, "DateTime64(3, 'UTC')", "First event"),
+        col!(first_path, "String", "Landing page of the first session"),
+        col!(first_referrer, "String", "Referrer of the first session"),
+        col!(
+            first_referrer_domain,
+            "String",
+            "Referrer host of the first session"
+        ),
+        col!(
+            first_referrer_class,
+            "LowCardinality(String)",
+            "Referrer class of the first session"
+        ),
+        col!(
+            first_utm_source,
+            "String",
+            "utm_source of the first session"
+        ),
+        col!(
+            first_utm_medium,
+            "String",
+            "utm_medium of the first session"
+        ),
+        col!(
+            first_utm_campaign,
+            "String",
+            "utm_campaign of the first session"
+        ),
+        col!(
+            first_device_class,
+            "LowCardinality(String)",
+            "Device class first seen"
+        ),
+        col!(
+            first_browser,
+            "LowCardinality(String)",
+            "Browser first seen"
+        ),
+        col!(
+            first_os,
+            "LowCardinality(String)",
+            "Operating system first seen"
+        ),
+        col!(
+            signup_at,
+            "Nullable(DateTime64(3, 'UTC'))",
+            "First member_signup event"
+        ),
+        col!(
+            member_id,
+            "String",
+            "Member id: the member_signup member_id, else the user id of a member, else empty"
+        ),
+        col!(
+            level,
+            "String",
+            "Member level: latest level_changed or level trait"
+        ),
+        col!(
+            traits,
+            "String",
+            "Latest value of every identify trait, as a JSON object"
+        ),
+        col!(
+            version,
+            "UInt64",
+            "Run that computed the row; the highest wins"
+        ),
+    ],
+    engine: Engine::ReplacingMergeTree {
+        version: Some("version"),
+    },
+    partition_by: None,
+    order_by: "(project_id, person_id)",
+    sharding_key: "cityHash64(project_id, person_id)",
+    settings: &[],
+};
+
+/// What a person does, as of the run's time. Rebuilt on each run, one partition per run.
+pub const PROFILES_DYNAMIC: Table = Table {
+    name: "profiles_dynamic",
+    comment: "Spoor segmenter: dynamic profile per person as of the run time in as_of (recency, activity, RFM, engagement, lifecycle). Rebuilt each run.",
+    columns: &[
+        col!(project_id, "LowCardinality(String)", "Project"),
+        col!(person_id, "String", "User id, or anon:<anonymous_id>"),
+        col!(
+            as_of,
+            "DateTime64(3, 'UTC')",
+            "The time this profile describes"
+        ),
+        col!(is_identified, "Bool", "The person has a user id"),
+        col!(first_seen_at, "DateTime64(3, 'UTC')", "First event"),
+        col!(last_seen_at, "DateTime64(3, 'UTC')", "Last event"),
+        col!(
+            days_since_last_seen,
+            "UInt32",
+            "Whole UTC days between last_seen_at and as_of"
+        ),
+        col!(
+            active_days_7d,
+            "UInt32",
+            "Days with activity among the last 7 (today included)"
+        ),
+        col!(
+            active_days_30d,
+            "UInt32",
+            "Days with activity among the last 30"
+        ),
+        col!(sessions_7d, "UInt32", "Sessions started in the last 7 days"),
+        col!(
+            sessions_30d,
+            "UInt32",
+            "Sessions started in the last 30 days"
+        ),
+        col!(sessions_total, "UInt32", "All sessions"),
+        col!(page_views_total, "UInt64", "All page views"),
+        col!(page_views_30d, "UInt64", "Page views in the last 30 days"),
+        col!(avg_session_seconds, "Float64", "Average session duration"),
+        col!(
+            avg_engaged_seconds,
+            "Float64",
+            "Average engaged time per session"
+        ),
+        col!(
+            top_searches,
+            "Array(String)",
+            "Most frequent search terms, last 30 days (at most 5)"
+        ),
+        col!(
+            top_pages,
+            "Array(String)",
+            "Most viewed paths, last 30 days (at most 5)"
+        ),
+        col!(
+            top_sections,
+            "Array(String)",
+            "Most viewed first path segments, last 30 days (at most 3)"
+        ),
+        col!(orders_total, "UInt32", "All order_completed events"),
+        col!(revenue_total, "Float64", "Sum of order revenue"),
+        col!(
+            last_order_at,
+            "Nullable(DateTime64(3, 'UTC'))",
+            "Last order"
+        ),
+        col!(
+            rfm_recency,
+            "UInt8",
+            "1-5 quintile of days since last order among buyers (5 = most recent); 0 = no order"
+        ),
+        col!(
+            rfm_frequency,
+            "UInt8",
+            "1-5 quintile of order count among buyers (5 = most); 0 = no order"
+        ),
+        col!(
+            rfm_monetary,
+            "UInt8",
+            "1-5 quintile of revenue among buyers (5 = most); 0 = no order"
+        ),
+        col!(engagement_score, "UInt8", "0-100, see README"),
+        col!(
+            lifecycle_stage,
+            "LowCardinality(String)",
+            "new, active, returning, loyal, at_risk or churned (thresholds in README)"
+        ),
+        col!(version, "UInt64", "Run that computed the row"),
+    ],
+    engine: Engine::MergeTree,
+    partition_by: Some("version"),
+    order_by: "(project_id, person_id)",
+    sharding_key: "cityHash64(project_id, person_id)",
+    settings: &[],
+};
+
+/// Segment definitions.
+pub const SEGMENTS: Table = Table {
+    name: "segments",
+    comment: "Spoor segmenter: segment definitions (rule as JSON). Read with FINAL and WHERE NOT deleted.",
+    columns: &[
+        col!(segment_id, "String", "Id: [a-z0-9_-], unique"),
+        col!(name, "String", "Display name"),
+        col!(description, "String", "What the segment is for"),
+        col!(
+            kind,
+            "LowCardinality(String)",
+            "dynamic (recomputed each run) or static (frozen at creation)"
+        ),
+        col!(
+            project_id,
+            "String",
+            "Project the segment applies to; empty for all"
+        ),
+        col!(definition, "String", "The whole definition as JSON"),
+        col!(created_at, "DateTime64(3, 'UTC')", "When it was added"),
+        col!(
+            updated_at,
+            "DateTime64(3, 'UTC')",
+            "When it was last changed"
+        ),
+        col!(deleted, "Bool", "Deleted segments keep their history"),
+        col!(version, "UInt64", "Change counter (ms); the highest wins"),
+    ],
+    engine: Engine::ReplacingMergeTree {
+        version: Some("version"),
+    },
+    partition_by: None,
+    order_by: "segment_id",
+    sharding_key: "cityHash64(segment_id)",
+    settings: &[],
+};
+
+/// Current members of each segment.
+pub const SEGMENT_MEMBERS: Table = Table {
+    name: "segment_members",
+    comment: "Spoor segmenter: current members of each segment.",
+    columns: &[
+        col!(segment_id, "String", "Segment"),
+        col!(project_id, "LowCardinality(String)", "Project"),
+        col!(
+            person_id,
+            "String",
+            "Person (user id or anon:<anonymous_id>)"
+        ),
+        col!(
+            entered_at,
+            "DateTime64(3, 'UTC')",
+            "When the person last entered the segment"
+        ),
+        col!(run_id, "UInt64", "Run that last computed the membership"),
+    ],
+    engine: Engine::MergeTree,
+    partition_by: None,
+    order_by: "(segment_id, project_id, person_id)",
+    sharding_key: "cityHash64(segment_id)",
+    settings: &[],
+};
+
+/// Who entered or left each segment, and when.
+pub const SEGMENT_CHANGES: Table = Table {
+    name: "segment_changes",
+    comment: "Spoor segmenter: history of segment membership: one row per person entering or exiting.",
+    columns: &[
+        col!(segment_id, "String", "Segment"),
+        col!(project_id, "LowCardinality(String)", "Project"),
+        col!(person_id, "String", "Person"),
+        col!(change, "LowCardinality(String)", "entered or exited"),
+        col!(
+            at,
+            "DateTime64(3, 'UTC')",
+            "Time of the run that saw the change"
+        ),
+        col!(run_id, "UInt64", "That run"),
+    ],
+    engine: Engine::MergeTree,
+    partition_by: Some("toYYYYMM(at)"),
+    order_by: "(segment_id, at, person_id)",
+    sharding_key: "cityHash64(segment_id)",
+    settings: &[],
+};
+
+/// One row per segmenter run: the watermark incremental runs start from.
+pub const SEGMENTER_RUNS: Table = Table {
+    name: "segmenter_runs",
+    comment: "Spoor segmenter: one row per finished run. The next incremental run reads events received after the latest watermark.",
+    columns: &[
+        col!(run_id, "UInt64", "Run id (start time in ms)"),
+        col!(mode, "LowCardinality(String)", "full or incremental"),
+        col!(started_at, "DateTime64(3, 'UTC')", "Start"),
+        col!(finished_at, "DateTime64(3, 'UTC')", "End"),
+        col!(
+            as_of,
+            "DateTime64(3, 'UTC')",
+            "Time the dynamic profiles describe"
+        ),
+        col!(
+            watermark,
+            "DateTime64(3, 'UTC')",
+            "Greatest events.received_at covered"
+        ),
+        col!(
+            new_events,
+            "UInt64",
+            "Events received since the previous watermark"
+        ),
+        col!(affected_days, "UInt32", "Days re-aggregated"),
+    ],
+    engine: Engine::MergeTree,
+    partition_by: None,
+    order_by: "run_id",
+    sharding_key: "rand()",
+    settings: &[],
+};
+
+/// Report periods: daily, weekly (ISO weeks, starting Monday) and monthly, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl Period {
+    pub const ALL: [Period; 3] = [Period::Daily, Period::Weekly, Period::Monthly];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Daily => "daily",
+            Period::Weekly => "weekly",
+            Period::Monthly => "monthly",
+        }
+    }
+
+    /// The name of the period column: `day`, `week` or `month` (a `Date`, the first day).
+    pub fn column(self) -> &'static str {
+        match self {
+            Period::Daily => "day",
+            Period::Weekly => "week",
+            Period::Monthly => "month",
+        }
+    }
+
+    /// SQL turning a `Date` expression into the period's first day.
+    pub fn start_of(self, date_sql: &str) -> String {
+        match self {
+            Period::Daily => date_sql.to_owned(),
+            Period::Weekly => format!("toMonday({date_sql})"),
+            Period::Monthly => format!("toStartOfMonth({date_sql})"),
+        }
+    }
+
+    /// The report tables of this period: summary, pages, sources, searches.
+    pub fn tables(self) -> [Table; 4] {
+        match self {
+            Period::Daily => [
+                REPORT_DAILY,
+                REPORT_DAILY_PAGES,
+                REPORT_DAILY_SOURCES,
+                REPORT_DAILY_SEARCHES,
+            ],
+            Period::Weekly => [
+                REPORT_WEEKLY,
+                REPORT_WEEKLY_PAGES,
+                REPORT_WEEKLY_SOURCES,
+                REPORT_WEEKLY_SEARCHES,
+            ],
+            Period::Monthly => [
+                REPORT_MONTHLY,
+                REPORT_MONTHLY_PAGES,
+                REPORT_MONTHLY_SOURCES,
+                REPORT_MONTHLY_SEARCHES,
+            ],
+        }
+    }
+}
+
+macro_rules! report_table {
+    ($name:literal, $period:ident, $what:literal) => {
+        Table {
+            name: $name,
+            comment: concat!(
+                "Spoor segmenter: ",
+                $what,
+                " report, one row per project and UTC period. Bots excluded, duplicate events removed."
+            ),
+            columns: &[
+                col!(project_id, "LowCardinality(String)", "Project"),
+                col!($period, "Date", "First day of the period (UTC; weeks start on Monday)"),
+                col!(visitors, "UInt64", "Distinct people (identity-resolved) with a page view or an event in a session; server-only activity (orders, points, tickets sent by a backend) is not a visit"),
+                col!(new_visitors, "UInt64", "Visitors first seen in this period"),
+                col!(returning_visitors, "UInt64", "Visitors first seen before this period"),
+                col!(sessions, "UInt64", "Sessions started in the period"),
+                col!(page_views, "UInt64", "page_view events"),
+                col!(bounces, "UInt64", "Sessions with at most one page view and no interaction"),
+                col!(bounce_rate, "Float64", "bounces / sessions (0 when no session)"),
+                col!(session_ms_total, "UInt64", "Sum of session durations"),
+                col!(avg_session_seconds, "Float64", "Average session duration"),
+                col!(engaged_ms_total, "UInt64", "Sum of engaged time over sessions"),
+                col!(avg_engaged_seconds, "Float64", "Average engaged time per session"),
+                col!(searches, "UInt64", "search events"),
+                col!(zero_result_searches, "UInt64", "Searches that found nothing"),
+                col!(orders, "UInt64", "order_completed events"),
+                col!(revenue, "Float64", "Sum of order revenue"),
+                col!(buyers, "UInt64", "Visitors with at least one order"),
+                col!(conversion_rate, "Float64", "buyers / visitors (0 when no visitor)"),
+                col!(signups, "UInt64", "member_signup events"),
+                col!(signins, "UInt64", "member_signin events"),
+                col!(points_earned, "Int64", "Points earned"),
+                col!(points_redeemed, "Int64", "Points redeemed"),
+                col!(tickets_opened, "UInt64", "Tickets opened in the period"),
+                col!(tickets_resolved, "UInt64", "Tickets resolved in the period"),
+                col!(median_first_response_seconds, "Nullable(Float64)", "Median opened→first agent reply, over tickets first answered in the period"),
+                col!(median_resolution_seconds, "Nullable(Float64)", "Median opened→resolved, over tickets resolved in the period"),
+                col!(csat_avg, "Nullable(Float64)", "Average ticket rating given in the period"),
+                col!(csat_responses, "UInt64", "Ticket ratings given in the period"),
+                col!(computed_at, "DateTime64(3, 'UTC')", "When the row was computed"),
+            ],
+            engine: Engine::MergeTree,
+            partition_by: None,
+            order_by: concat!("(project_id, ", stringify!($period), ")"),
+            sharding_key: "cityHash64(project_id)",
+            settings: &[],
+        }
+    };
+}
+
+macro_rules! pages_table {
+    ($name:literal, $period:ident) => {
+        Table {
+            name: $name,
+            comment: "Spoor segmenter: per-page breakdown of the report: views, visitors, entries, exits, engaged time.",
+            columns: &[
+                col!(project_id, "LowCardinality(String)", "Project"),
+                col!($period, "Date", "First day of the period"),
+                col!(path, "String", "Page path"),
+                col!(views, "UInt64", "page_view events"),
+                col!(visitors, "UInt64", "Distinct people who viewed it"),
+                col!(entries, "UInt64", "Sessions that started on it"),
+                col!(exits, "UInt64", "Sessions that ended on it"),
+                col!(engaged_ms, "UInt64", "Engaged time on it (page_leave)"),
+                col!(avg_engaged_seconds, "Float64", "engaged_ms / page_leave events, in seconds"),
+            ],
+            engine: Engine::MergeTree,
+            partition_by: None,
+            order_by: concat!("(project_id, ", stringify!($period), ", path)"),
+            sharding_key: "cityHash64(project_id)",
+            settings: &[],
+        }
+    };
+}
+
+macro_rules! sources_table {
+    ($name:literal, $period:ident) => {
+        Table {
+            name: $name,
+            comment: "Spoor segmenter: per-source breakdown of the report (first page view of each session).",
+            columns: &[
+                col!(project_id, "LowCardinality(String)", "Project"),
+                col!($period, "Date", "First day of the period"),
+                col!(referrer_class, "LowCardinality(String)", "direct, search, social, email, internal or other"),
+                col!(referrer_domain, "String", "Referrer host"),
+                col!(utm_source, "String", "utm_source"),
+                col!(utm_medium, "String", "utm_medium"),
+                col!(utm_campaign, "String", "utm_campaign"),
+                col!(sessions, "UInt64", "Sessions"),
+                col!(visitors, "UInt64", "Distinct people"),
+                col!(bounces, "UInt64", "Bounced sessions"),
+                col!(page_views, "UInt64", "Page views in those sessions"),
+            ],
+            engine: Engine::MergeTree,
+            partition_by: None,
+            order_by: concat!(
+                "(project_id, ",
+                stringify!($period),
+                ", referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign)"
+            ),
+            sharding_key: "cityHash64(project_id)",
+            settings: &[],
+        }
+    };
+}
+
+macro_rules! searches_table {
+    ($name:literal, $period:ident) => {
+        Table {
+            name: $name,
+            comment: "Spoor segmenter: per-query breakdown of site searches (queries lower-cased and trimmed).",
+            columns: &[
+                col!(project_id, "LowCardinality(String)", "Project"),
+                col!($period, "Date", "First day of the period"),
+                col!(query, "String", "Search query, lower-cased and trimmed"),
+                col!(searches, "UInt64", "search events"),
+                col!(searchers, "UInt64", "Distinct people"),
+                col!(zero_results, "UInt64", "Searches with results_count = 0"),
+            ],
+            engine: Engine::MergeTree,
+            partition_by: None,
+            order_by: concat!("(project_id, ", stringify!($period), ", query)"),
+            sharding_key: "cityHash64(project_id)",
+            settings: &[],
+        }
+    };
+}
+
+pub const REPORT_DAILY: Table = report_table!("report_daily", day, "Daily");
+pub const REPORT_WEEKLY: Table = report_table!("report_weekly", week, "Weekly");
+pub const REPORT_MONTHLY: Table = report_table!("report_monthly", month, "Monthly");
+pub const REPORT_DAILY_PAGES: Table = pages_table!("report_daily_pages", day);
+pub const REPORT_WEEKLY_PAGES: Table = pages_table!("report_weekly_pages", week);
+pub const REPORT_MONTHLY_PAGES: Table = pages_table!("report_monthly_pages", month);
+pub const REPORT_DAILY_SOURCES: Table = sources_table!("report_daily_sources", day);
+pub const REPORT_WEEKLY_SOURCES: Table = sources_table!("report_weekly_sources", week);
+pub const REPORT_MONTHLY_SOURCES: Table = sources_table!("report_monthly_sources", month);
+pub const REPORT_DAILY_SEARCHES: Table = searches_table!("report_daily_searches", day);
+pub const REPORT_WEEKLY_SEARCHES: Table = searches_table!("report_weekly_searches", week);
+pub const REPORT_MONTHLY_SEARCHES: Table = searches_table!("report_monthly_searches", month);
+
+/// Every segmenter table, in creation order.
+pub const SEGMENTER_TABLES: &[Table] = &[
+    IDENTITY_MAP,
+    IDENTITY_CHANGES,
+    SESSIONS,
+    ACTIVITY_DAILY,
+    PROFILES_STATIC,
+    PROFILES_DYNAMIC,
+    SEGMENTS,
+    SEGMENT_MEMBERS,
+    SEGMENT_CHANGES,
+    SEGMENTER_RUNS,
+    REPORT_DAILY,
+    REPORT_DAILY_PAGES,
+    REPORT_DAILY_SOURCES,
+    REPORT_DAILY_SEARCHES,
+    REPORT_WEEKLY,
+    REPORT_WEEKLY_PAGES,
+    REPORT_WEEKLY_SOURCES,
+    REPORT_WEEKLY_SEARCHES,
+    REPORT_MONTHLY,
+    REPORT_MONTHLY_PAGES,
+    REPORT_MONTHLY_SOURCES,
+    REPORT_MONTHLY_SEARCHES,
+];
+
+/// The name of the table that stores a table's rows: `<name>_local` in cluster mode (where
+/// `ALTER`, `DELETE` and `TRUNCATE` must go), the table itself on a single server.
+pub fn storage_name(table: &Table, layout: &Layout) -> String {
+    match layout.cluster {
+        Some(_) => format!("{}_local", table.name),
+        None => table.name.to_owned(),
+    }
+}
+
+/// The person id of a row with `anonymous_id` and `user_id` columns, given the resolved user
+/// id of its anonymous id (`mapped`, empty when the anonymous id was never identified).
+///
+/// Identity rule: an event's own user id wins; else the user its anonymous id resolves to;
+/// else the anonymous id itself, prefixed `anon:`.
+pub fn person_id_sql(user_id: &str, mapped: &str, anonymous_id: &str) -> String {
+    format!(
+        "if({user_id} != '', {user_id}, if({mapped} != '', {mapped}, concat('anon:', {anonymous_id})))"
+    )
+}
+
+/// The views: `identities`, `person_activity`, `sessions_resolved`, `members`, `tickets`.
+/// Rendered with `CREATE OR REPLACE VIEW`, so re-running a migration updates them.
+pub fn view_statements(layout: &Layout) -> Vec<String> {
+    let db = &layout.database;
+    let oc = layout.on_cluster();
+    let person_a = person_id_sql("a.user_id", "i.user_id", "a.anonymous_id");
+    let person_s = person_id_sql("s.user_id", "i.user_id", "s.anonymous_id");
+    vec![
+        // The identity rule, as SQL: each anonymous id resolves to the user id it was first seen
+        // with (earliest event carrying both; ties broken by the smaller user id).
+        format!(
+            "CREATE OR REPLACE VIEW {db}.identities{oc} AS
+SELECT m.project_id AS project_id, m.anonymous_id AS anonymous_id,
+       argMin(m.user_id, (m.identified_at, m.user_id)) AS user_id,
+       min(m.identified_at) AS identified_at
+FROM {db}.identity_map AS m
+GROUP BY m.project_id, m.anonymous_id"
+        ),
+        format!(
+            "CREATE OR REPLACE VIEW {db}.person_activity{oc} AS
+SELECT a.*, {person_a} AS person_id
+FROM {db}.activity_daily AS a
+LEFT JOIN {db}.identities AS i ON i.project_id = a.project_id AND i.anonymous_id = a.anonymous_id
+SETTINGS join_use_nulls = 0"
+        ),
+        format!(
+            "CREATE OR REPLACE VIEW {db}.sessions_resolved{oc} AS
+SELECT s.*, {person_s} AS person_id
+FROM {db}.sessions AS s FINAL
+LEFT JOIN {db}.identities AS i ON i.project_id = s.project_id AND i.anonymous_id = s.anonymous_id
+SETTINGS join_use_nulls = 0"
+        ),
+        format!(
+            "CREATE OR REPLACE VIEW {db}.members{oc} AS
+SELECT project_id,
+       user_id AS member_id,
+       minIfOrNull(timestamp, name = 'member_signup') AS signup_at,
+       if(maxIf(timestamp, name = 'level_changed') >= maxIf(timestamp, type = 'identify' AND JSONHas(traits, 'level')),
+          argMaxIf(JSONExtractString(properties, 'level'), timestamp, name = 'level_changed'),
+          argMaxIf(JSONExtractString(traits, 'level'), timestamp, type = 'identify' AND JSONHas(traits, 'level'))) AS level,
+       toInt64(sumIf(JSONExtractInt(properties, 'points'), name = 'points_earned')) AS points_earned,
+       toInt64(sumIf(JSONExtractInt(properties, 'points'), name = 'points_redeemed')) AS points_redeemed,
+       points_earned - points_redeemed AS points_balance,
+       countIf(name = 'member_signin') AS signins,
+       maxIfOrNull(timestamp, name = 'member_signin') AS last_login_at,
+       argMaxIf(JSONExtractString(traits, 'address', 'country'), timestamp, type = 'identify' AND JSONHas(traits, 'address')) AS country,
+       argMaxIf(JSONExtractString(traits, 'address', 'region'), timestamp, type = 'identify' AND JSONHas(traits, 'address')) AS region,
+       argMaxIf(JSONExtractString(traits, 'address', 'city'), timestamp, type = 'identify' AND JSONHas(traits, 'address')) AS city,
+       argMaxIf(JSONExtractString(traits, 'address', 'postal_code'), timestamp, type = 'identify' AND JSONHas(traits, 'address')) AS postal_code,
+       countIf(name = 'order_completed') AS orders,
+       sumIf(JSONExtractFloat(properties, 'revenue'), name = 'order_completed') AS revenue
+FROM {db}.events FINAL
+WHERE user_id != '' AND NOT is_bot
+  AND (type = 'identify' OR (type = 'track' AND name IN ('member_signup', 'member_signin', 'points_earned', 'points_redeemed', 'level_changed', 'order_completed')))
+GROUP BY project_id, user_id
+HAVING countIf(name IN ('member_signup', 'member_signin', 'points_earned', 'points_redeemed', 'level_changed')) > 0
+    OR countIf(type = 'identify' AND (JSONHas(traits, 'level') OR JSONHas(traits, 'member_id'))) > 0"
+        ),
+        format!(
+            "CREATE OR REPLACE VIEW {db}.tickets{oc} AS
+SELECT project_id, ticket_id,
+       argMinIf(user_id, timestamp, name = 'ticket_opened') AS user_id,
+       argMinIf(JSONExtractString(properties, 'channel'), timestamp, name = 'ticket_opened') AS channel,
+       argMinIf(JSONExtractString(properties, 'priority'), timestamp, name = 'ticket_opened') AS priority,
+       argMinIf(JSONExtractString(properties, 'subject'), timestamp, name = 'ticket_opened') AS subject,
+       minIfOrNull(timestamp, name = 'ticket_opened') AS opened_at,
+       minIfOrNull(timestamp, name = 'ticket_replied' AND JSONExtractString(properties, 'by') = 'agent') AS first_response_at,
+       maxIfOrNull(timestamp, name = 'ticket_resolved') AS resolved_at,
+       multiIf(resolved_at IS NOT NULL AND maxIf(timestamp, name = 'ticket_replied' AND JSONExtractString(properties, 'by') = 'customer') <= resolved_at, 'resolved',
+               resolved_at IS NOT NULL, 'reopened',
+               first_response_at IS NOT NULL, 'answered',
+               'open') AS status,
+       dateDiff('millisecond', opened_at, first_response_at) / 1000 AS response_seconds,
+       dateDiff('millisecond', opened_at, resolved_at) / 1000 AS resolution_seconds,
+       argMaxIf(JSONExtractUInt(properties, 'score'), timestamp, name = 'ticket_rated') AS last_score,
+       maxIfOrNull(timestamp, name = 'ticket_rated') AS rated_at,
+       if(rated_at IS NULL, NULL, last_score) AS csat,
+       countIf(name = 'ticket_replied') AS replies
+FROM (
+    SELECT project_id, user_id, name, timestamp, properties,
+           JSONExtractString(properties, 'ticket_id') AS ticket_id
+    FROM {db}.events FINAL
+    WHERE type = 'track' AND name IN ('ticket_opened', 'ticket_replied', 'ticket_resolved', 'ticket_rated') AND NOT is_bot
+)
+WHERE ticket_id != ''
+GROUP BY project_id, ticket_id"
+        ),
+    ]
+}
+
+/// The segmenter's migrations: every table and view above.
+pub const SEGMENTER_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "create the segmenter's tables and views",
+    statements: |layout| {
+        let mut all: Vec<String> = SEGMENTER_TABLES
+            .iter()
+            .flat_map(|t| t.create_statements(layout, None))
+            .collect();
+        all.extend(view_statements(layout));
+        all
+    },
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_unique_identifiers() {
+        let mut names: Vec<_> = SEGMENTER_TABLES.iter().map(|t| t.name).collect();
+        for name in &names {
+            assert!(crate::is_identifier(name), "{name}");
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SEGMENTER_TABLES.len());
+    }
+
+    #[test]
+    fn cluster_ddl_is_on_cluster_everywhere() {
+        let layout = Layout {
+            database: "spoor".into(),
+            cluster: Some("prod".into()),
+        };
+        let all = (SEGMENTER_MIGRATIONS[0].statements)(&layout);
+        assert_eq!(all.len(), SEGMENTER_TABLES.len() * 2 + 5);
+        for statement in &all {
+            assert!(statement.contains(" ON CLUSTER prod"), "{statement}");
+        }
+        assert!(all.iter().any(|s| s.starts_with(
+            "CREATE TABLE IF NOT EXISTS spoor.report_daily ON CLUSTER prod AS spoor.report_daily_local\nENGINE = Distributed(prod, spoor, report_daily_local, cityHash64(project_id))"
+        )));
+        assert!(all.iter().any(|s| s.contains(
+            "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/spoor/profiles_static_local', '{replica}', version)"
+        )));
+        assert_eq!(storage_name(&SESSIONS, &layout), "sessions_local");
+        assert_eq!(storage_name(&SESSIONS, &Layout::single("x")), "sessions");
+    }
+
+    #[test]
+    fn single_server_ddl_has_no_cluster() {
+        let all = (SEGMENTER_MIGRATIONS[0].statements)(&Layout::single("spoor"));
+        assert_eq!(all.len(), SEGMENTER_TABLES.len() + 5);
+        assert!(all.iter().all(|s| !s.contains("ON CLUSTER")));
+        assert!(
+            all.iter()
+                .any(|s| s.starts_with("CREATE TABLE IF NOT EXISTS spoor.report_daily\n"))
+        );
+    }
+}

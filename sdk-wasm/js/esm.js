@@ -1,0 +1,36 @@
+// ESM entry (spoor.mjs = import of the web-target glue + core.js + this). Typed in spoor.d.ts.
+// Calls made before init() has finished are queued and replayed; nothing here throws.
+var real, started, queue = [];
+
+function method(f) {
+  return function () {
+    var a = [].slice.call(arguments);
+    if (real) return real[f].apply(null, a);
+    queue.push([f].concat(a));
+  };
+}
+
+export var track = method('track');
+export var identify = method('identify');
+export var reset = method('reset');
+export var page = method('page');
+export var flush = method('flush');
+export var search = method('search');
+export var setConsent = method('setConsent');
+
+export function init(options) {
+  if (!started) {
+    started = new Promise(function (ok) {
+      var o = {}, k, url;
+      for (k in options) if (k != 'wasmUrl') o[k] = options[k];
+      url = options.wasmUrl || new URL('spoor_bg.wasm', import.meta.url).href;
+      ok(spoorCore(W, load)(spoorLines(o), url, queue));
+    }).then(function (api) {
+      real = api;
+      return true;
+    }, function () {
+      return false;
+    });
+  }
+  return started;
+}

@@ -1,0 +1,25 @@
+// Script-tag entry (spoor.js = this IIFE around wasm-bindgen's no-modules glue + core.js).
+// <script async src="…/spoor.js" data-key="pk_…" data-host="https://collector…"></script>
+// Calls made before the wasm is ready — window.spoor('track', …) through the stub
+//   window.spoor = window.spoor || function () { (spoor.q = spoor.q || []).push(arguments) }
+// — are queued and replayed. Never throws: if the wasm is blocked the queue just stays.
+try {
+  (function (w, s) {
+    var q = (w.spoor && w.spoor.q) || [];
+    var stub = function () {
+      q.push(arguments);
+    };
+    stub.q = q;
+    w.spoor = stub;
+    spoorCore(wasm_bindgen, wasm_bindgen)(spoorLines(s.dataset), new URL('spoor_bg.wasm', s.src).href, q)
+      .then(function (api) {
+        var f = function (c) {
+          try {
+            return api[c] && api[c].apply(null, [].slice.call(arguments, 1));
+          } catch (e) {}
+        };
+        f.q = [];
+        w.spoor = f;
+      }, function () {});
+  })(window, document.currentScript);
+} catch (e) {}

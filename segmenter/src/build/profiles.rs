@@ -1,0 +1,260 @@
+//! `profiles_static` (first touch, signup, traits: recomputed for the people a run touched) and
+//! `profiles_dynamic` (activity, RFM, engagement, lifecycle as of the run: rebuilt every run).
+
+use spoor_schema::segmenter::{PROFILES_DYNAMIC, PROFILES_STATIC};
+
+use super::RunCtx;
+use crate::config::Lifecycle;
+use crate::{Db, Error};
+
+/// The people an incremental run recomputes: everyone active on a re-aggregated day, and both
+/// sides of every identity change.
+const TOUCHED: &str = "
+    SELECT project_id, person_id FROM {db}.person_activity WHERE has({days:Array(Date)}, day)
+    UNION DISTINCT
+    SELECT project_id, new_user_id FROM {db}.identity_changes WHERE run_id = {run:UInt64}
+    UNION DISTINCT
+    SELECT project_id, old_user_id FROM {db}.identity_changes WHERE run_id = {run:UInt64} AND old_user_id != ''";
+
+const MEMBER_EVENTS: &str =
+    "('member_signup', 'member_signin', 'points_earned', 'points_redeemed', 'level_changed')";
+
+const STATIC: &str = "
+INSERT INTO {db}.profiles_static (project_id, person_id, user_id, is_identified, anonymous_ids,
+    first_seen_at, first_path, first_referrer, first_referrer_domain, first_referrer_class,
+    first_utm_source, first_utm_medium, first_utm_campaign, first_device_class, first_browser,
+    first_os, signup_at, member_id, level, traits, version)
+WITH
+act AS (
+    SELECT project_id, person_id, min(first_at) AS first_seen,
+           arraySlice(arraySort(groupUniqArrayIf(anonymous_id, anonymous_id != '')), 1, 100) AS anon_ids
+    FROM {db}.person_activity
+    WHERE {persons}
+    GROUP BY project_id, person_id
+),
+ses AS (
+    SELECT project_id, person_id,
+           argMin(entry_path, (started_at, session_id)) AS f_path,
+           argMin(referrer, (started_at, session_id)) AS f_referrer,
+           argMin(referrer_domain, (started_at, session_id)) AS f_referrer_domain,
+           argMin(referrer_class, (started_at, session_id)) AS f_referrer_class,
+           argMin(utm_source, (started_at, session_id)) AS f_utm_source,
+           argMin(utm_medium, (started_at, session_id)) AS f_utm_medium,
+           argMin(utm_campaign, (started_at, session_id)) AS f_utm_campaign,
+           argMin(device_class, (started_at, session_id)) AS f_device_class,
+           argMin(browser, (started_at, session_id)) AS f_browser,
+           argMin(os, (started_at, session_id)) AS f_os
+    FROM {db}.sessions_resolved
+    WHERE {persons}
+    GROUP BY project_id, person_id
+),
+mem AS (
+    SELECT project_id, user_id AS person_id,
+           minIfOrNull(timestamp, name = 'member_signup') AS m_signup,
+           argMinIf(JSONExtractString(properties, 'member_id'), timestamp, name = 'member_signup') AS m_signup_member_id,
+           countIf(name IN {member_events}) > 0
+               OR countIf(type = 'identify' AND (JSONHas(traits, 'level') OR JSONHas(traits, 'member_id'))) > 0 AS m_is_member,
+           argMaxIf(JSONExtractString(traits, 'member_id'), timestamp, type = 'identify' AND JSONHas(traits, 'member_id')) AS m_trait_member_id,
+           if(maxIf(timestamp, name = 'level_changed') >= maxIf(timestamp, type = 'identify' AND JSONHas(traits, 'level')),
+              argMaxIf(JSONExtractString(properties, 'level'), timestamp, name = 'level_changed'),
+              argMaxIf(JSONExtractString(traits, 'level'), timestamp, type = 'identify' AND JSONHas(traits, 'level'))) AS m_level
+    FROM {db}.events FINAL
+    WHERE user_id != '' AND NOT is_bot
+      AND (type = 'identify' OR (type = 'track' AND name IN {member_events}))
+      AND {users}
+    GROUP BY project_id, user_id
+),
+tr AS (
+    SELECT project_id, person_id,
+           concat('{', arrayStringConcat(arrayMap(kv -> concat(toJSONString(kv.1), ':', kv.2), arraySort(groupArray((k, v)))), ','), '}') AS t_traits
+    FROM (
+        SELECT project_id, user_id AS person_id, kv.1 AS k, argMax(kv.2, (timestamp, event_id)) AS v
+        FROM {db}.events FINAL
+        ARRAY JOIN JSONExtractKeysAndValuesRaw(traits) AS kv
+        WHERE type = 'identify' AND user_id != '' AND NOT is_bot AND {users}
+        GROUP BY project_id, person_id, k
+    )
+    GROUP BY project_id, person_id
+)
+SELECT act.project_id, act.person_id,
+       if(startsWith(act.person_id, 'anon:'), '', act.person_id),
+       NOT startsWith(act.person_id, 'anon:'),
+       act.anon_ids, act.first_seen,
+       ses.f_path, ses.f_referrer, ses.f_referrer_domain, ses.f_referrer_class,
+       ses.f_utm_source, ses.f_utm_medium, ses.f_utm_campaign,
+       ses.f_device_class, ses.f_browser, ses.f_os,
+       mem.m_signup,
+       multiIf(mem.m_signup_member_id != '', mem.m_signup_member_id,
+               mem.m_trait_member_id != '', mem.m_trait_member_id,
+               mem.m_is_member, act.person_id, ''),
+       mem.m_level,
+       if(tr.t_traits = '', '{}', tr.t_traits),
+       {run:UInt64}
+FROM act
+LEFT JOIN ses ON ses.project_id = act.project_id AND ses.person_id = act.person_id
+LEFT JOIN mem ON mem.project_id = act.project_id AND mem.person_id = act.person_id
+LEFT JOIN tr ON tr.project_id = act.project_id AND tr.person_id = act.person_id";
+
+/// The first-seen days, before this run, of the people this run touches: a late event or an
+/// identity merge can move a first-seen time, changing who was "new" on that day.
+pub(crate) async fn first_seen_days(db: &Db, ctx: &RunCtx) -> Result<Vec<String>, Error> {
+    let sql = db.sql(
+        "SELECT DISTINCT toString(toDate(first_seen_at)) FROM {db}.profiles_static FINAL
+         WHERE (project_id, person_id) IN ({touched})",
+        &[("touched", &db.sql(TOUCHED, &[]))],
+    );
+    ctx.bind(db.query(&sql))
+        .fetch_all()
+        .await
+        .map_err(|e| Error::query("profiles_static: first-seen days", e))
+}
+
+pub(crate) async fn rebuild_static(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
+    let (persons, users) = if ctx.is_full() {
+        db.execute(
+            "profiles_static: truncate",
+            db.query(&db.truncate(&PROFILES_STATIC)),
+        )
+        .await?;
+        ("1".to_owned(), "1".to_owned())
+    } else {
+        let touched = db.sql(TOUCHED, &[]);
+        (
+            format!("(project_id, person_id) IN ({touched})"),
+            format!("(project_id, user_id) IN ({touched})"),
+        )
+    };
+    let sql = db.sql(
+        STATIC,
+        &[
+            ("persons", &persons),
+            ("users", &users),
+            ("member_events", MEMBER_EVENTS),
+        ],
+    );
+    db.execute("profiles_static", ctx.bind(db.query(&sql)))
+        .await?;
+    if !ctx.is_full() {
+        // Anonymous profiles whose history has just joined a user's profile.
+        let merged = db.delete_where(
+            &PROFILES_STATIC,
+            &db.sql(
+                "(project_id, person_id) IN (SELECT project_id, concat('anon:', anonymous_id)
+                    FROM {db}.identity_changes WHERE run_id = {run:UInt64})",
+                &[],
+            ),
+        );
+        db.execute("profiles_static: merged", ctx.bind(db.query(&merged)))
+            .await?;
+    }
+    Ok(())
+}
+
+const DYNAMIC: &str = "
+INSERT INTO {db}.profiles_dynamic (project_id, person_id, as_of, is_identified, first_seen_at,
+    last_seen_at, days_since_last_seen, active_days_7d, active_days_30d, sessions_7d, sessions_30d,
+    sessions_total, page_views_total, page_views_30d, avg_session_seconds, avg_engaged_seconds,
+    top_searches, top_pages, top_sections, orders_total, revenue_total, last_order_at,
+    rfm_recency, rfm_frequency, rfm_monetary, engagement_score, lifecycle_stage, version)
+WITH
+    fromUnixTimestamp64Milli({as_of:Int64}, 'UTC') AS as_of_time,
+    toDate(as_of_time) AS today,
+a AS (
+    SELECT project_id, person_id,
+           min(first_at) AS first_seen,
+           max(last_at) AS last_seen,
+           uniqExactIf(day, day > today - 7) AS ad7,
+           uniqExactIf(day, day > today - 30) AS ad30,
+           sum(page_views) AS pvt,
+           sumIf(page_views, day > today - 30) AS pv30,
+           sum(orders) AS ot,
+           sum(revenue) AS rt,
+           max(last_order_at) AS lo,
+           sumMapIf(search_terms, arrayMap(x -> toUInt64(1), search_terms), day > today - 30) AS ts_counts,
+           sumMapIf(paths, arrayMap(x -> toUInt64(1), paths), day > today - 30) AS tp_counts,
+           sumMapIf(arrayMap(p -> concat('/', splitByChar('/', p)[2]), paths), arrayMap(x -> toUInt64(1), paths), day > today - 30) AS tsec_counts,
+           arrayReverseSort(groupUniqArray(day)) AS days
+    FROM {db}.person_activity
+    WHERE day <= today
+    GROUP BY project_id, person_id
+),
+s AS (
+    SELECT project_id, person_id,
+           countIf(day > today - 7) AS s7,
+           countIf(day > today - 30) AS s30,
+           count() AS st,
+           avg(duration_ms) / 1000 AS avg_s,
+           avg(engaged_ms) / 1000 AS avg_e
+    FROM {db}.sessions_resolved
+    WHERE day <= today
+    GROUP BY project_id, person_id
+),
+joined AS (
+    SELECT a.project_id AS project_id, a.person_id AS person_id,
+           NOT startsWith(a.person_id, 'anon:') AS identified,
+           a.first_seen, a.last_seen,
+           toUInt32(greatest(dateDiff('day', toDate(a.last_seen), today), 0)) AS since_last,
+           toUInt32(greatest(dateDiff('day', toDate(a.first_seen), today), 0)) AS since_first,
+           if(length(a.days) >= 2, toUInt32(dateDiff('day', a.days[2], a.days[1])), 0) AS gap,
+           a.ad7, a.ad30, s.s7, s.s30, s.st, a.pvt, a.pv30,
+           if(s.st = 0, 0, s.avg_s) AS avg_s, if(s.st = 0, 0, s.avg_e) AS avg_e,
+           arraySlice(arrayMap(x -> x.1, arraySort(x -> (-toInt64(x.2), x.1), arrayZip(a.ts_counts.1, a.ts_counts.2))), 1, 5) AS ts,
+           arraySlice(arrayMap(x -> x.1, arraySort(x -> (-toInt64(x.2), x.1), arrayZip(a.tp_counts.1, a.tp_counts.2))), 1, 5) AS tp,
+           arraySlice(arrayMap(x -> x.1, arraySort(x -> (-toInt64(x.2), x.1), arrayZip(a.tsec_counts.1, a.tsec_counts.2))), 1, 3) AS tsec,
+           a.ot, a.rt, a.lo
+    FROM a LEFT JOIN s ON s.project_id = a.project_id AND s.person_id = a.person_id
+)
+SELECT project_id, person_id, as_of_time, identified, first_seen, last_seen, since_last,
+       ad7, ad30, s7, s30, st, pvt, pv30, avg_s, avg_e, ts, tp, tsec, ot, rt, lo,
+       if(ot = 0, 0, toUInt8(1 + intDiv(5 * (rank() OVER (PARTITION BY project_id, ot > 0 ORDER BY lo ASC) - 1),
+                                        count() OVER (PARTITION BY project_id, ot > 0)))),
+       if(ot = 0, 0, toUInt8(1 + intDiv(5 * (rank() OVER (PARTITION BY project_id, ot > 0 ORDER BY ot ASC) - 1),
+                                        count() OVER (PARTITION BY project_id, ot > 0)))),
+       if(ot = 0, 0, toUInt8(1 + intDiv(5 * (rank() OVER (PARTITION BY project_id, ot > 0 ORDER BY rt ASC) - 1),
+                                        count() OVER (PARTITION BY project_id, ot > 0)))),
+       toUInt8(round(100 * (0.4 * least(ad30 / 10, 1) + 0.2 * least(s30 / 10, 1)
+                          + 0.2 * least(pv30 / 50, 1) + 0.2 * least(avg_e / 300, 1)))),
+       multiIf(since_last >= {churned_after_days:UInt32}, 'churned',
+               since_last >= {at_risk_after_days:UInt32}, 'at_risk',
+               since_first < {new_within_days:UInt32}, 'new',
+               gap >= {returning_gap_days:UInt32}, 'returning',
+               ad30 >= {loyal_min_active_days:UInt32} OR ot >= {loyal_min_orders:UInt32}, 'loyal',
+               'active'),
+       {run:UInt64}
+FROM joined";
+
+/// Rebuilds every dynamic profile as of `ctx.as_of_ms`, in a new partition, then drops the
+/// previous runs' partitions.
+pub(crate) async fn rebuild_dynamic(
+    db: &Db,
+    ctx: &RunCtx,
+    lifecycle: &Lifecycle,
+) -> Result<(), Error> {
+    let sql = db.sql(DYNAMIC, &[]);
+    let query = ctx
+        .bind(db.query(&sql))
+        .param("churned_after_days", lifecycle.churned_after_days)
+        .param("at_risk_after_days", lifecycle.at_risk_after_days)
+        .param("new_within_days", lifecycle.new_within_days)
+        .param("returning_gap_days", lifecycle.returning_gap_days)
+        .param("loyal_min_active_days", lifecycle.loyal_min_active_days)
+        .param("loyal_min_orders", lifecycle.loyal_min_orders);
+    db.execute("profiles_dynamic", query).await?;
+    let old: Vec<u64> = db
+        .query(&db.sql(
+            "SELECT DISTINCT version FROM {db}.profiles_dynamic WHERE version != {run:UInt64}",
+            &[],
+        ))
+        .param("run", ctx.run_id)
+        .fetch_all()
+        .await
+        .map_err(|e| Error::query("profiles_dynamic: old versions", e))?;
+    for version in old {
+        db.execute(
+            "profiles_dynamic: drop old",
+            db.query(&db.drop_partition(&PROFILES_DYNAMIC, version)),
+        )
+        .await?;
+    }
+    Ok(())
+}

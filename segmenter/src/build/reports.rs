@@ -1,0 +1,225 @@
+//! Reports: `report_{daily,weekly,monthly}` and their pages, sources and searches breakdowns.
+//!
+//! One SQL source for the three periods; the period column is the first day of the period
+//! (weeks start on Monday, UTC). An incremental run recomputes the periods that contain a
+//! re-aggregated day, from the whole period's data, and replaces their rows.
+
+use spoor_schema::Table;
+use spoor_schema::segmenter::Period;
+use time::Date;
+
+use super::{RunCtx, day_strings};
+use crate::{Db, Error};
+
+const SUMMARY: &str = "
+INSERT INTO {db}.{table} (project_id, {col}, visitors, new_visitors, returning_visitors, sessions,
+    page_views, bounces, bounce_rate, session_ms_total, avg_session_seconds, engaged_ms_total,
+    avg_engaged_seconds, searches, zero_result_searches, orders, revenue, buyers, conversion_rate,
+    signups, signins, points_earned, points_redeemed, tickets_opened, tickets_resolved,
+    median_first_response_seconds, median_resolution_seconds, csat_avg, csat_responses, computed_at)
+WITH
+pa AS (
+    SELECT project_id, {period_day} AS p, person_id,
+           sum(page_views) AS pv, sum(searches) AS se, sum(zero_result_searches) AS zr,
+           sum(orders) AS o, sum(revenue) AS r, sum(signups) AS su, sum(signins) AS si,
+           sum(points_earned) AS pe, sum(points_redeemed) AS pr,
+           sum(sessions) + sum(page_views) > 0 AS visited
+    FROM {db}.person_activity
+    WHERE {filter_day}
+    GROUP BY project_id, p, person_id
+),
+first_seen AS (
+    SELECT project_id, person_id, first_seen_at
+    FROM {db}.profiles_static FINAL
+    WHERE (project_id, person_id) IN (SELECT project_id, person_id FROM pa)
+),
+v AS (
+    SELECT pa.project_id AS project_id, pa.p AS p,
+           countIf(pa.visited) AS visitors,
+           countIf(pa.visited AND f.first_seen_at != toDateTime64(0, 3, 'UTC') AND {period_first_seen} = pa.p) AS new_visitors,
+           sum(pa.pv) AS pv, sum(pa.se) AS se, sum(pa.zr) AS zr, sum(pa.o) AS o, sum(pa.r) AS r,
+           countIf(pa.o > 0 AND pa.visited) AS buyers, sum(pa.su) AS su, sum(pa.si) AS si,
+           sum(pa.pe) AS pe, sum(pa.pr) AS pr
+    FROM pa LEFT JOIN first_seen AS f ON f.project_id = pa.project_id AND f.person_id = pa.person_id
+    GROUP BY project_id, p
+),
+s AS (
+    SELECT project_id, {period_day} AS p, count() AS sessions, countIf(is_bounce) AS bounces,
+           sum(duration_ms) AS session_ms, sum(engaged_ms) AS engaged_ms
+    FROM {db}.sessions FINAL
+    WHERE {filter_day}
+    GROUP BY project_id, p
+),
+t AS (
+    SELECT project_id, p,
+           countIf(k = 'opened') AS opened,
+           countIf(k = 'resolved') AS resolved,
+           quantileExactIfOrNull(0.5)(x, k = 'first_response') AS median_response,
+           quantileExactIfOrNull(0.5)(x, k = 'resolved') AS median_resolution,
+           avgIfOrNull(x, k = 'rated') AS csat,
+           countIf(k = 'rated') AS ratings
+    FROM (
+        SELECT project_id, e.1 AS k, {period_ticket} AS p, e.3 AS x
+        FROM {db}.tickets
+        ARRAY JOIN [('opened', opened_at, toFloat64(0)),
+                    ('first_response', first_response_at, toFloat64(response_seconds)),
+                    ('resolved', resolved_at, toFloat64(resolution_seconds)),
+                    ('rated', rated_at, toFloat64(csat))] AS e
+        WHERE e.2 IS NOT NULL AND {filter_ticket}
+    )
+    GROUP BY project_id, p
+)
+SELECT v.project_id, v.p, v.visitors, v.new_visitors, v.visitors - v.new_visitors,
+       s.sessions, v.pv, s.bounces, if(s.sessions = 0, 0, s.bounces / s.sessions),
+       s.session_ms, if(s.sessions = 0, 0, s.session_ms / s.sessions / 1000),
+       s.engaged_ms, if(s.sessions = 0, 0, s.engaged_ms / s.sessions / 1000),
+       v.se, v.zr, v.o, v.r, v.buyers, if(v.visitors = 0, 0, v.buyers / v.visitors),
+       v.su, v.si, v.pe, v.pr,
+       t.opened, t.resolved, t.median_response, t.median_resolution, t.csat, t.ratings,
+       fromUnixTimestamp64Milli({now:Int64}, 'UTC')
+FROM v
+LEFT JOIN s ON s.project_id = v.project_id AND s.p = v.p
+LEFT JOIN t ON t.project_id = v.project_id AND t.p = v.p";
+
+const PAGES: &str = "
+INSERT INTO {db}.{table} (project_id, {col}, path, views, visitors, entries, exits, engaged_ms, avg_engaged_seconds)
+SELECT project_id, p, path,
+       sum(views), uniqExactIf(person_id, views > 0), sum(entries), sum(exits), sum(engaged),
+       if(sum(leaves) = 0, 0, sum(engaged) / sum(leaves) / 1000)
+FROM (
+    SELECT e.project_id AS project_id, {period_event} AS p, e.path AS path,
+           toUInt64(e.type = 'page_view') AS views, toUInt64(0) AS entries, toUInt64(0) AS exits,
+           if(e.type = 'page_leave', e.engaged_ms, 0) AS engaged, toUInt64(e.type = 'page_leave') AS leaves,
+           {person_event} AS person_id
+    FROM {db}.events AS e FINAL
+    LEFT JOIN {db}.identities AS i ON i.project_id = e.project_id AND i.anonymous_id = e.anonymous_id
+    WHERE e.type IN ('page_view', 'page_leave') AND NOT e.is_bot AND {filter_event}
+    UNION ALL
+    SELECT project_id, {period_day}, entry_path, 0, 1, 0, 0, 0, ''
+    FROM {db}.sessions FINAL WHERE entry_path != '' AND {filter_day}
+    UNION ALL
+    SELECT project_id, {period_day}, exit_path, 0, 0, 1, 0, 0, ''
+    FROM {db}.sessions FINAL WHERE exit_path != '' AND {filter_day}
+)
+GROUP BY project_id, p, path";
+
+const SOURCES: &str = "
+INSERT INTO {db}.{table} (project_id, {col}, referrer_class, referrer_domain, utm_source, utm_medium,
+    utm_campaign, sessions, visitors, bounces, page_views)
+SELECT project_id, {period_day} AS p, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign,
+       count(), uniqExact(person_id), countIf(is_bounce), sum(page_views)
+FROM {db}.sessions_resolved
+WHERE {filter_day}
+GROUP BY project_id, p, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign";
+
+const SEARCHES: &str = "
+INSERT INTO {db}.{table} (project_id, {col}, query, searches, searchers, zero_results)
+SELECT e.project_id AS project_id, {period_event} AS p, lower(trimBoth(e.search_query)) AS q,
+       count(), uniqExact({person_event}), countIf(e.search_results_count = 0)
+FROM {db}.events AS e FINAL
+LEFT JOIN {db}.identities AS i ON i.project_id = e.project_id AND i.anonymous_id = e.anonymous_id
+WHERE e.type = 'search' AND NOT e.is_bot AND {filter_event}
+GROUP BY project_id, p, q";
+
+/// The first days of the periods that contain `days`, and every day of those periods.
+pub(crate) fn affected_periods(period: Period, days: &[Date]) -> (Vec<Date>, Vec<Date>) {
+    let mut starts: Vec<Date> = days.iter().map(|d| period_start(period, *d)).collect();
+    starts.sort();
+    starts.dedup();
+    let mut all_days = Vec::new();
+    for start in &starts {
+        let mut day = *start;
+        while period_start(period, day) == *start {
+            all_days.push(day);
+            match day.next_day() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+    }
+    (starts, all_days)
+}
+
+fn period_start(period: Period, day: Date) -> Date {
+    match period {
+        Period::Daily => day,
+        Period::Weekly => {
+            day - time::Duration::days(i64::from(day.weekday().number_days_from_monday()))
+        }
+        Period::Monthly => day.replace_day(1).unwrap_or(day),
+    }
+}
+
+pub(crate) async fn rebuild(db: &Db, ctx: &RunCtx, period: Period) -> Result<(), Error> {
+    let (starts, period_days) = affected_periods(period, &ctx.report_days);
+    if !ctx.is_full() && starts.is_empty() {
+        return Ok(());
+    }
+    let filter = |expr: &str| {
+        if ctx.is_full() {
+            "1".to_owned()
+        } else {
+            format!("has({{period_days:Array(Date)}}, {expr})")
+        }
+    };
+    let col = period.column();
+    let person_event = spoor_schema::segmenter::person_id_sql("e.user_id", "i.user_id", "e.anonymous_id");
+    let fragments = [
+        ("col", col.to_owned()),
+        ("period_day", period.start_of("day")),
+        ("period_first_seen", period.start_of("toDate(f.first_seen_at)")),
+        ("period_ticket", period.start_of("toDate(e.2)")),
+        ("period_event", period.start_of("toDate(e.timestamp)")),
+        ("person_event", person_event),
+        ("filter_day", filter("day")),
+        ("filter_ticket", filter("toDate(e.2)")),
+        ("filter_event", filter("toDate(e.timestamp)")),
+    ];
+    let [summary, pages, sources, searches] = period.tables();
+    let steps: [(&Table, &str, &'static str); 4] = [
+        (&summary, SUMMARY, "report"),
+        (&pages, PAGES, "report pages"),
+        (&sources, SOURCES, "report sources"),
+        (&searches, SEARCHES, "report searches"),
+    ];
+    for (table, template, step) in steps {
+        let clear = if ctx.is_full() {
+            db.truncate(table)
+        } else {
+            db.delete_where(table, &format!("has({{starts:Array(Date)}}, {col})"))
+        };
+        let bind = |q: clickhouse::query::Query| {
+            ctx.bind(q)
+                .param("starts", day_strings(&starts))
+                .param("period_days", day_strings(&period_days))
+        };
+        db.execute(step, bind(db.query(&clear))).await?;
+        let mut all: Vec<(&str, &str)> = fragments.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        all.push(("table", table.name));
+        let sql = db.sql(template, &all);
+        db.execute(step, bind(db.query(&sql))).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn periods_cover_whole_weeks_and_months() {
+        let days = [date!(2026 - 11 - 21), date!(2026 - 11 - 22), date!(2026 - 11 - 23)];
+        let (starts, all) = affected_periods(Period::Weekly, &days);
+        assert_eq!(starts, vec![date!(2026 - 11 - 16), date!(2026 - 11 - 23)]);
+        assert_eq!(all.len(), 14);
+        assert_eq!(all[0], date!(2026 - 11 - 16));
+        assert_eq!(all[13], date!(2026 - 11 - 29));
+        let (starts, all) = affected_periods(Period::Monthly, &days);
+        assert_eq!(starts, vec![date!(2026 - 11 - 01)]);
+        assert_eq!(all.len(), 30);
+        let (starts, all) = affected_periods(Period::Daily, &days[..1]);
+        assert_eq!(starts, vec![date!(2026 - 11 - 21)]);
+        assert_eq!(all, starts);
+    }
+}

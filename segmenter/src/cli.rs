@@ -1,0 +1,270 @@
+//! The command line. `main` only calls [`main`] here.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use spoor_schema::Layout;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::config::{Config, parse_interval};
+use crate::run::{RunOptions, migrate, run_once};
+use crate::segment::store;
+use crate::{Db, Error};
+
+/// Spoor's segmenter: builds profiles, segments, member/ticket views and reports inside
+/// ClickHouse from the `events` table, and serves the marketers' dashboard.
+///
+/// Exit codes: 0 success, 2 bad command line, 3 ClickHouse unreachable, 4 a ClickHouse query or
+/// migration failed, 5 invalid configuration or segment definition, 6 unknown segment.
+#[derive(Debug, Parser)]
+#[command(name = "spoor-segmenter", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub connection: Connection,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// ClickHouse HTTP URL.
+    #[arg(long, global = true, env = "SPOOR_CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
+    pub clickhouse_url: String,
+    /// Database holding `events` and the derived tables.
+    #[arg(long, global = true, env = "SPOOR_DATABASE", default_value = "spoor")]
+    pub database: String,
+    /// ClickHouse cluster name: DDL runs ON CLUSTER, tables are Replicated + Distributed.
+    #[arg(long, global = true, env = "SPOOR_CLUSTER")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update the tables and views (runs also do this).
+    Migrate,
+    /// Build the derived tables: once, or every interval with --every.
+    Run(RunArgs),
+    /// Manage segment definitions.
+    #[command(subcommand)]
+    Segments(SegmentsCommand),
+    /// Serve the marketers' dashboard.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SPOOR_SEGMENTER_LISTEN", default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Rebuild everything from `events` instead of only what changed since the last run.
+    #[arg(long)]
+    pub full: bool,
+    /// Run again every interval (e.g. 30s, 5m, 1h) until interrupted.
+    #[arg(long, value_parser = parse_interval_arg)]
+    pub every: Option<Duration>,
+    /// The time dynamic profiles and segments describe (RFC 3339); default now.
+    #[arg(long, value_parser = parse_time_arg)]
+    pub as_of: Option<OffsetDateTime>,
+    /// Re-read events received this long before the previous watermark (late inserts).
+    #[arg(long, default_value = "2m", value_parser = parse_interval_arg)]
+    pub overlap: Duration,
+    /// TOML configuration file (lifecycle thresholds); see README.
+    #[arg(long, env = "SPOOR_SEGMENTER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SegmentsCommand {
+    /// Add (or replace) a segment from a TOML or JSON definition file.
+    Add {
+        /// Definition file (.toml or .json).
+        file: PathBuf,
+        /// For a static segment: a file of person ids, one per line, as its members.
+        #[arg(long)]
+        ids: Option<PathBuf>,
+    },
+    /// List segments with their member counts.
+    List,
+    /// Show a segment's definition, compiled SQL and member count.
+    Show { id: String },
+    /// Delete a segment (its history is kept).
+    Delete { id: String },
+}
+
+fn parse_interval_arg(text: &str) -> Result<Duration, String> {
+    parse_interval(text).map(Duration::from_secs)
+}
+
+fn parse_time_arg(text: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time such as 2026-11-21T10:00:00Z: {e}"))
+}
+
+/// Parses the command line, runs it and maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SPOOR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(execute(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+/// Runs one parsed command.
+pub async fn execute(cli: Cli) -> Result<(), Error> {
+    let layout = Layout {
+        database: cli.connection.database.clone(),
+        cluster: cli.connection.cluster.clone(),
+    };
+    let db = Db::new(&cli.connection.clickhouse_url, layout)?;
+    db.ping().await?;
+    match cli.command {
+        Command::Migrate => {
+            migrate(&db).await?;
+            println!("Schema of database {} is current", db.database());
+        }
+        Command::Run(args) => run(&db, args).await?,
+        Command::Segments(command) => {
+            migrate(&db).await?;
+            segments(&db, command).await?;
+        }
+        Command::Serve { listen } => {
+            migrate(&db).await?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
+            println!("Dashboard at http://{listen}/");
+            crate::dashboard::serve(db, listener, shutdown_signal())
+                .await
+                .map_err(|e| Error::Config(format!("dashboard server failed: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+async fn run(db: &Db, args: RunArgs) -> Result<(), Error> {
+    let config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            Config::from_toml(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
+        }
+        None => Config::default(),
+    };
+    let options = RunOptions {
+        full: args.full,
+        as_of: args.as_of,
+        overlap: args.overlap,
+        lifecycle: config.lifecycle,
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+    };
+    migrate(db).await?;
+    let Some(every) = args.every else {
+        let report = run_once(db, &options).await?;
+        println!("{report}");
+        return Ok(());
+    };
+    let mut options = options;
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => {
+                tracing::info!("Stopping: interrupted");
+                return Ok(());
+            }
+            _ = ticker.tick() => {}
+        }
+        match run_once(db, &options).await {
+            Ok(report) => println!("{report}"),
+            // A failed run is retried at the next tick; the watermark did not move.
+            Err(error @ (Error::Unreachable { .. } | Error::Query { .. })) => {
+                tracing::error!(error = %error, "Run failed; retrying at the next interval");
+            }
+            Err(error) => return Err(error),
+        }
+        options.full = false;
+    }
+}
+
+async fn segments(db: &Db, command: SegmentsCommand) -> Result<(), Error> {
+    match command {
+        SegmentsCommand::Add { file, ids } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", file.display())))?;
+            let format = crate::segment::Format::from_path(&file);
+            let definition = crate::segment::Definition::parse(&text, format)?;
+            let ids = match ids {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>(),
+                ),
+                None => None,
+            };
+            let added = store::add(db, &definition, ids.as_deref()).await?;
+            println!(
+                "Segment {} ({}) saved{}",
+                definition.id,
+                definition.kind.as_str(),
+                match added {
+                    Some(n) => format!(" with {n} members"),
+                    None => "; members are computed by the next run".to_owned(),
+                }
+            );
+        }
+        SegmentsCommand::List => {
+            let all = store::list(db).await?;
+            if all.is_empty() {
+                println!("No segments. Add one with `spoor-segmenter segments add FILE`.");
+            }
+            for s in all {
+                println!("{:<24} {:<8} {:>8} members  {}", s.segment_id, s.kind, s.members, s.name);
+            }
+        }
+        SegmentsCommand::Show { id } => {
+            let shown = store::show(db, &id).await?;
+            println!("{shown}");
+        }
+        SegmentsCommand::Delete { id } => {
+            store::delete(db, &id).await?;
+            println!("Segment {id} deleted");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

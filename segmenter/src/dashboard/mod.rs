@@ -1,0 +1,82 @@
+//! The marketers' dashboard: server-rendered HTML over the segmenter's tables.
+//!
+//! `app(state)` is the whole router; `serve` runs it. Tests call `app(state).oneshot(...)`.
+
+mod data;
+mod html;
+mod pages;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+use crate::{Db, Error};
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+}
+
+/// The dashboard's routes.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/reports") }))
+        .route("/reports", get(pages::reports))
+        .route("/segments", get(pages::segments))
+        .route("/segments/{id}", get(pages::segment))
+        .route("/profiles", get(pages::profiles))
+        .route("/members", get(pages::members))
+        .route("/tickets", get(pages::tickets))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { PageError::NotFound("There is no such page.".into()) })
+        .with_state(state)
+}
+
+/// Serves the dashboard on `listener` until `shutdown` completes.
+pub async fn serve(
+    db: Db,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(AppState { db }))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Why a page could not be shown.
+#[derive(Debug)]
+pub enum PageError {
+    NotFound(String),
+    Data(Error),
+}
+
+impl From<Error> for PageError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::UnknownSegment(id) => PageError::NotFound(format!("There is no segment {id:?}.")),
+            other => PageError::Data(other),
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self {
+            PageError::NotFound(message) => (StatusCode::NOT_FOUND, message.clone()),
+            PageError::Data(error @ Error::Unreachable { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, format!("ClickHouse is not answering; try again shortly. ({error})"))
+            }
+            PageError::Data(error) => {
+                tracing::error!(error = %error, "Page failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, format!("This page could not be built: {error}"))
+            }
+        };
+        let body = format!("<h1>{}</h1><p class=\"sub\">{}</p><p><a href=\"/reports\">Back to reports</a></p>",
+            status.canonical_reason().unwrap_or("Error"), html::esc(&message));
+        (status, Html(html::page("Error", "", &[], "", &body))).into_response()
+    }
+}

@@ -1,0 +1,167 @@
+//! The segmenter's handle on ClickHouse: a client, the layout, and SQL templating.
+//!
+//! SQL text is written in this crate with `{db}` (the database) and `{name}` markers for
+//! fragments that this crate builds itself (filters, period expressions). Values never go into
+//! the text: they are server-side parameters `{name:Type}` bound with [`clickhouse::query::Query::param`].
+
+use clickhouse::Client;
+use spoor_schema::{Layout, Table};
+
+use crate::Error;
+
+/// Settings every query runs with.
+const SETTINGS: &[(&str, &str)] = &[
+    // Deletes of re-aggregated days are visible to the insert that follows.
+    ("lightweight_deletes_sync", "2"),
+    ("mutations_sync", "2"),
+    ("join_use_nulls", "0"),
+    ("async_insert", "0"),
+];
+
+#[derive(Clone)]
+pub struct Db {
+    client: Client,
+    layout: Layout,
+}
+
+impl Db {
+    /// A handle on `layout.database` at `url`. Checks the layout's names.
+    pub fn new(url: &str, layout: Layout) -> Result<Db, Error> {
+        layout.validate().map_err(Error::Config)?;
+        let mut client = Client::default().with_url(url);
+        for (name, value) in SETTINGS {
+            client = client.with_setting(*name, *value);
+        }
+        Ok(Db { client, layout })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn database(&self) -> &str {
+        &self.layout.database
+    }
+
+    /// Checks that the server answers, with a message that says where we looked.
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.client
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+            .map(|_| ())
+            .map_err(|source| Error::Unreachable {
+                source: Box::new(source),
+            })
+    }
+
+    /// Replaces `{db}` and the given `{marker}`s in `template`.
+    pub fn sql(&self, template: &str, fragments: &[(&str, &str)]) -> String {
+        let mut sql = template.replace("{db}", &self.layout.database);
+        for (marker, text) in fragments {
+            sql = sql.replace(&format!("{{{marker}}}"), text);
+        }
+        debug_assert!(
+            !has_unfilled_marker(&sql),
+            "unfilled marker in SQL: {sql}"
+        );
+        sql
+    }
+
+    /// A query for `sql` (already templated). `?` has no meaning here: use parameters.
+    pub fn query(&self, sql: &str) -> clickhouse::query::Query {
+        self.client.query(sql)
+    }
+
+    /// `DELETE FROM` the table that stores `table`'s rows (the local table in cluster mode).
+    pub fn delete_where(&self, table: &Table, condition: &str) -> String {
+        format!(
+            "DELETE FROM {}.{}{} WHERE {condition}",
+            self.layout.database,
+            spoor_schema::segmenter::storage_name(table, &self.layout),
+            self.layout.on_cluster()
+        )
+    }
+
+    /// `TRUNCATE` the table that stores `table`'s rows.
+    pub fn truncate(&self, table: &Table) -> String {
+        format!(
+            "TRUNCATE TABLE IF EXISTS {}.{}{}",
+            self.layout.database,
+            spoor_schema::segmenter::storage_name(table, &self.layout),
+            self.layout.on_cluster()
+        )
+    }
+
+    /// `ALTER TABLE … DROP PARTITION` for a numeric partition value.
+    pub fn drop_partition(&self, table: &Table, partition: u64) -> String {
+        format!(
+            "ALTER TABLE {}.{}{} DROP PARTITION {partition}",
+            self.layout.database,
+            spoor_schema::segmenter::storage_name(table, &self.layout),
+            self.layout.on_cluster()
+        )
+    }
+
+    /// Runs a statement, naming `step` in the error.
+    pub async fn execute(&self, step: &'static str, query: clickhouse::query::Query) -> Result<(), Error> {
+        query
+            .execute()
+            .await
+            .map_err(|source| Error::query(step, source))
+    }
+}
+
+/// `{word}` with no colon: a template marker nobody filled (parameters are `{name:Type}`).
+fn has_unfilled_marker(sql: &str) -> bool {
+    let mut rest = sql;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else {
+            return false;
+        };
+        let inner = &after[..end];
+        if !inner.is_empty()
+            && !inner.contains(':')
+            && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !matches!(inner, "shard" | "replica")
+        {
+            return true;
+        }
+        rest = &after[end..];
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templating_fills_markers_and_keeps_parameters() {
+        let db = Db::new("http://127.0.0.1:1", Layout::single("spoor")).unwrap();
+        let sql = db.sql(
+            "SELECT count() FROM {db}.events WHERE {filter} AND day = {day:Date}",
+            &[("filter", "1")],
+        );
+        assert_eq!(
+            sql,
+            "SELECT count() FROM spoor.events WHERE 1 AND day = {day:Date}"
+        );
+        assert!(has_unfilled_marker("SELECT {oops}"));
+        assert!(!has_unfilled_marker("SELECT {p:UInt8}, '{}'"));
+    }
+
+    #[test]
+    fn bad_database_names_are_refused() {
+        let err = Db::new("http://x", Layout::single("a;DROP"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("database name"), "{err}");
+    }
+}

@@ -1,0 +1,59 @@
+//! The segmenter's errors, and the process exit code each maps to.
+
+use crate::segment::RuleError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(
+        "ClickHouse is unreachable ({source}); start one (e.g. `local-clickhouse/ctl start`) or pass --clickhouse-url"
+    )]
+    Unreachable {
+        #[source]
+        source: Box<clickhouse::error::Error>,
+    },
+    #[error("{step} failed: {source}")]
+    Query {
+        step: &'static str,
+        #[source]
+        source: Box<clickhouse::error::Error>,
+    },
+    #[error(transparent)]
+    Migrate(#[from] spoor_schema::MigrateError),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Segment(#[from] RuleError),
+    #[error("segment {0:?} does not exist")]
+    UnknownSegment(String),
+}
+
+impl Error {
+    pub(crate) fn query(step: &'static str, source: clickhouse::error::Error) -> Error {
+        if is_connection_error(&source) {
+            Error::Unreachable {
+                source: Box::new(source),
+            }
+        } else {
+            Error::Query {
+                step,
+                source: Box::new(source),
+            }
+        }
+    }
+
+    /// The exit code documented in the README: 3 ClickHouse unreachable, 4 a ClickHouse query
+    /// or migration failed, 5 invalid configuration or segment definition, 6 unknown segment.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Unreachable { .. } => 3,
+            Error::Query { .. } | Error::Migrate(_) => 4,
+            Error::Config(_) | Error::Segment(_) => 5,
+            Error::UnknownSegment(_) => 6,
+        }
+    }
+}
+
+fn is_connection_error(error: &clickhouse::error::Error) -> bool {
+    matches!(error, clickhouse::error::Error::Network(_))
+}

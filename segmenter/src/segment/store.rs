@@ -1,0 +1,322 @@
+//! The `segments` table, and evaluating a segment into `segment_members` and
+//! `segment_changes`.
+//!
+//! Evaluation appends the new membership under the run's id, records who entered (in the new
+//! set, not the old) and who exited (in the old set, not the new), then deletes the old rows.
+//! A member who stays keeps the time they entered.
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::{Definition, Format, Kind, RuleError, compile};
+use crate::run::unix_ms;
+use crate::{Db, Error};
+
+/// A segment as listed.
+#[derive(Debug, Clone, PartialEq, Deserialize, clickhouse::Row)]
+pub struct SegmentSummary {
+    pub segment_id: String,
+    pub name: String,
+    pub description: String,
+    pub kind: String,
+    pub project_id: String,
+    pub updated_ms: i64,
+    pub members: u64,
+}
+
+const LIST: &str = "
+SELECT s.segment_id AS segment_id, s.name AS name, s.description AS description, s.kind AS kind,
+       s.project_id AS project_id, toUnixTimestamp64Milli(s.updated_at) AS updated_ms,
+       m.n AS members
+FROM (SELECT * FROM {db}.segments FINAL WHERE NOT deleted) AS s
+LEFT JOIN (SELECT segment_id, uniqExact(project_id, person_id) AS n FROM {db}.segment_members GROUP BY segment_id) AS m
+    ON m.segment_id = s.segment_id
+WHERE {filter}
+ORDER BY s.segment_id";
+
+/// Every segment that is not deleted.
+pub async fn list(db: &Db) -> Result<Vec<SegmentSummary>, Error> {
+    db.query(&db.sql(LIST, &[("filter", "1")]))
+        .fetch_all()
+        .await
+        .map_err(|e| Error::query("list segments", e))
+}
+
+/// One segment and its definition.
+pub async fn get(db: &Db, id: &str) -> Result<(SegmentSummary, Definition), Error> {
+    let summary: Option<SegmentSummary> = db
+        .query(&db.sql(LIST, &[("filter", "s.segment_id = {id:String}")]))
+        .param("id", id)
+        .fetch_optional()
+        .await
+        .map_err(|e| Error::query("read segment", e))?;
+    let summary = summary.ok_or_else(|| Error::UnknownSegment(id.to_owned()))?;
+    let definition = stored_definition(db, id).await?;
+    Ok((summary, definition))
+}
+
+async fn stored_definition(db: &Db, id: &str) -> Result<Definition, Error> {
+    let json: String = db
+        .query(&db.sql(
+            "SELECT definition FROM {db}.segments FINAL WHERE segment_id = {id:String} AND NOT deleted",
+            &[],
+        ))
+        .param("id", id)
+        .fetch_optional()
+        .await
+        .map_err(|e| Error::query("read segment", e))?
+        .ok_or_else(|| Error::UnknownSegment(id.to_owned()))?;
+    Ok(Definition::parse(&json, Format::Json)?)
+}
+
+/// A segment's definition, compiled SQL and member count, for people.
+pub async fn show(db: &Db, id: &str) -> Result<String, Error> {
+    let (summary, definition) = get(db, id).await?;
+    let mut out = format!(
+        "{} — {}\nkind: {}\nproject: {}\nmembers: {}\n",
+        summary.segment_id,
+        summary.name,
+        summary.kind,
+        if summary.project_id.is_empty() { "(all)" } else { &summary.project_id },
+        summary.members
+    );
+    if !summary.description.is_empty() {
+        out += &format!("description: {}\n", summary.description);
+    }
+    out += "\ndefinition (JSON):\n";
+    out += &serde_json::to_string_pretty(&definition).unwrap_or_default();
+    if let Some(rule) = &definition.rule {
+        let compiled = compile(&rule.validate()?, &definition.project);
+        out += "\n\ncompiled SQL:\n";
+        out += &db.sql(&compiled.sql, &[]);
+        out += "\n\nparameters:\n";
+        for (name, value) in &compiled.params {
+            out += &format!("  {name} = {}\n", serde_json::to_string(value).unwrap_or_default());
+        }
+    }
+    Ok(out)
+}
+
+/// Saves a definition (replacing one with the same id). A static segment is evaluated now,
+/// from its rule, its `members` or `ids`; returns its member count. Dynamic segments are
+/// evaluated by the next run (`None`).
+pub async fn add(db: &Db, definition: &Definition, ids: Option<&[String]>) -> Result<Option<u64>, Error> {
+    definition.validate()?;
+    let mut definition = definition.clone();
+    if let Some(ids) = ids {
+        if definition.kind != Kind::Static || definition.rule.is_some() {
+            return Err(RuleError::Invalid(
+                "--ids gives the members of a static segment without a rule".into(),
+            )
+            .into());
+        }
+        definition.members = ids.to_vec();
+        definition.validate()?;
+    }
+    let compiled = match &definition.rule {
+        Some(rule) => Some(compile(&rule.validate()?, &definition.project)),
+        None => None,
+    };
+    let now = unix_ms(OffsetDateTime::now_utc());
+    let json = serde_json::to_string(&definition)
+        .map_err(|e| Error::Config(format!("cannot serialise the definition: {e}")))?;
+    let version = next_version(db, "SELECT max(version) FROM {db}.segments", now).await?;
+    let sql = db.sql(
+        "INSERT INTO {db}.segments (segment_id, name, description, kind, project_id, definition, created_at, updated_at, deleted, version)
+         SELECT {id:String}, {name:String}, {description:String}, {kind:String}, {project:String}, {definition:String},
+                ifNull((SELECT min(created_at) FROM {db}.segments WHERE segment_id = {id:String} AND NOT deleted), fromUnixTimestamp64Milli({now:Int64}, 'UTC')),
+                fromUnixTimestamp64Milli({now:Int64}, 'UTC'), false, {version:UInt64}",
+        &[],
+    );
+    db.execute(
+        "save segment",
+        db.query(&sql)
+            .param("id", &definition.id)
+            .param("name", &definition.name)
+            .param("description", &definition.description)
+            .param("kind", definition.kind.as_str())
+            .param("project", &definition.project)
+            .param("definition", &json)
+            .param("now", now)
+            .param("version", version),
+    )
+    .await?;
+    if definition.kind == Kind::Dynamic {
+        return Ok(None);
+    }
+    let run_id = next_version(
+        db,
+        "SELECT max(run_id) FROM {db}.segment_members",
+        u64::try_from(now).unwrap_or(0) as i64,
+    )
+    .await?;
+    let count = match compiled {
+        Some(compiled) => {
+            evaluate(db, &definition.id, Source::Rule(&compiled), run_id, now, now).await?
+        }
+        None => {
+            let source = Source::Ids {
+                project: &definition.project,
+                ids: &definition.members,
+            };
+            evaluate(db, &definition.id, source, run_id, now, now).await?
+        }
+    };
+    Ok(Some(count))
+}
+
+/// Marks a segment deleted and removes its current members; its history stays.
+pub async fn delete(db: &Db, id: &str) -> Result<(), Error> {
+    let (summary, _) = get(db, id).await?;
+    let now = unix_ms(OffsetDateTime::now_utc());
+    let version = next_version(db, "SELECT max(version) FROM {db}.segments", now).await?;
+    let sql = db.sql(
+        "INSERT INTO {db}.segments (segment_id, name, description, kind, project_id, definition, created_at, updated_at, deleted, version)
+         SELECT segment_id, name, description, kind, project_id, definition, created_at,
+                fromUnixTimestamp64Milli({now:Int64}, 'UTC'), true, {version:UInt64}
+         FROM {db}.segments FINAL WHERE segment_id = {id:String}",
+        &[],
+    );
+    db.execute(
+        "delete segment",
+        db.query(&sql)
+            .param("id", &summary.segment_id)
+            .param("now", now)
+            .param("version", version),
+    )
+    .await?;
+    let members = db.delete_where(
+        &spoor_schema::segmenter::SEGMENT_MEMBERS,
+        "segment_id = {id:String}",
+    );
+    db.execute("delete segment members", db.query(&members).param("id", id))
+        .await
+}
+
+/// Re-evaluates every dynamic segment. A segment whose stored definition no longer
+/// validates is skipped with an error in the log. Returns how many were evaluated.
+pub async fn refresh_dynamic(db: &Db, run_id: u64, as_of_ms: i64, now_ms: i64) -> Result<usize, Error> {
+    #[derive(Deserialize, clickhouse::Row)]
+    struct Stored {
+        segment_id: String,
+        definition: String,
+    }
+    let stored: Vec<Stored> = db
+        .query(&db.sql(
+            "SELECT segment_id, definition FROM {db}.segments FINAL WHERE NOT deleted AND kind = 'dynamic' ORDER BY segment_id",
+            &[],
+        ))
+        .fetch_all()
+        .await
+        .map_err(|e| Error::query("read segments", e))?;
+    let mut done = 0;
+    for segment in stored {
+        let compiled = Definition::parse(&segment.definition, Format::Json).and_then(|d| {
+            let rule = d
+                .rule
+                .as_ref()
+                .ok_or_else(|| RuleError::Invalid("a dynamic segment needs a rule".into()))?
+                .validate()?;
+            Ok(compile(&rule, &d.project))
+        });
+        match compiled {
+            Ok(compiled) => {
+                evaluate(db, &segment.segment_id, Source::Rule(&compiled), run_id, as_of_ms, now_ms)
+                    .await?;
+                done += 1;
+            }
+            Err(error) => {
+                tracing::error!(segment = %segment.segment_id, error = %error, "Skipping segment with an invalid definition");
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Where a segment's members come from.
+enum Source<'a> {
+    Rule(&'a super::Compiled),
+    Ids { project: &'a str, ids: &'a [String] },
+}
+
+const MEMBERS: &str = "
+INSERT INTO {db}.segment_members (segment_id, project_id, person_id, entered_at, run_id)
+SELECT {seg:String}, n.project_id, n.person_id,
+       if(o.person_id = '', fromUnixTimestamp64Milli({now:Int64}, 'UTC'), o.entered_at), {run:UInt64}
+FROM ({source}) AS n
+LEFT JOIN (
+    SELECT project_id, person_id, min(entered_at) AS entered_at FROM {db}.segment_members
+    WHERE segment_id = {seg:String} AND run_id != {run:UInt64}
+    GROUP BY project_id, person_id
+) AS o ON o.project_id = n.project_id AND o.person_id = n.person_id";
+
+const CHANGES: &str = "
+INSERT INTO {db}.segment_changes (segment_id, project_id, person_id, change, at, run_id)
+SELECT DISTINCT segment_id, project_id, person_id, 'entered', fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
+FROM {db}.segment_members
+WHERE segment_id = {seg:String} AND run_id = {run:UInt64}
+  AND (project_id, person_id) NOT IN (
+      SELECT project_id, person_id FROM {db}.segment_members WHERE segment_id = {seg:String} AND run_id != {run:UInt64})
+UNION ALL
+SELECT DISTINCT segment_id, project_id, person_id, 'exited', fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
+FROM {db}.segment_members
+WHERE segment_id = {seg:String} AND run_id != {run:UInt64}
+  AND (project_id, person_id) NOT IN (
+      SELECT project_id, person_id FROM {db}.segment_members WHERE segment_id = {seg:String} AND run_id = {run:UInt64})";
+
+async fn evaluate(
+    db: &Db,
+    segment_id: &str,
+    source: Source<'_>,
+    run_id: u64,
+    as_of_ms: i64,
+    now_ms: i64,
+) -> Result<u64, Error> {
+    let bind = |q: clickhouse::query::Query| {
+        q.param("seg", segment_id)
+            .param("run", run_id)
+            .param("now", now_ms)
+            .param("as_of", as_of_ms)
+    };
+    let (source_sql, params) = match &source {
+        Source::Rule(compiled) => (compiled.sql.clone(), Some(*compiled)),
+        Source::Ids { .. } => (
+            "SELECT DISTINCT {project:String} AS project_id, arrayJoin({ids:Array(String)}) AS person_id".to_owned(),
+            None,
+        ),
+    };
+    let sql = db.sql(MEMBERS, &[("source", &db.sql(&source_sql, &[]))]);
+    let mut insert = bind(db.query(&sql));
+    if let Some(compiled) = params {
+        insert = compiled.bind(insert);
+    }
+    if let Source::Ids { project, ids } = &source {
+        insert = insert.param("project", *project).param("ids", *ids);
+    }
+    db.execute("segment members", insert).await?;
+    db.execute("segment changes", bind(db.query(&db.sql(CHANGES, &[]))))
+        .await?;
+    let old = db.delete_where(
+        &spoor_schema::segmenter::SEGMENT_MEMBERS,
+        "segment_id = {seg:String} AND run_id != {run:UInt64}",
+    );
+    db.execute("segment members: old", bind(db.query(&old))).await?;
+    db.query(&db.sql(
+        "SELECT count() FROM {db}.segment_members WHERE segment_id = {seg:String}",
+        &[],
+    ))
+    .param("seg", segment_id)
+    .fetch_one::<u64>()
+    .await
+    .map_err(|e| Error::query("count segment members", e))
+}
+
+/// `max(now, greatest stored + 1)`, so versions and run ids only grow.
+async fn next_version(db: &Db, template: &str, now: i64) -> Result<u64, Error> {
+    let stored: u64 = db
+        .query(&db.sql(template, &[]))
+        .fetch_one()
+        .await
+        .map_err(|e| Error::query("read version", e))?;
+    Ok(u64::try_from(now).unwrap_or(0).max(stored + 1))
+}

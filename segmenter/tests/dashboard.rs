@@ -1,0 +1,132 @@
+//! The dashboard's router against real ClickHouse data, without sockets.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::*;
+use http_body_util::BodyExt;
+use spoor_segmenter::dashboard::{AppState, app};
+use spoor_segmenter::segment::{Definition, Format, store};
+use tower::ServiceExt;
+
+async fn shop() -> spoor_segmenter::Db {
+    let db = fresh_db("dashboard").await;
+    insert(
+        &db,
+        &[
+            page("2026-11-21T09:00:00Z", "a1", "s1", "/").referrer("news.example", "other").utm("mail", "email", "black<friday>"),
+            page("2026-11-21T09:01:00Z", "a1", "s1", "/shoes").user("u1"),
+            ev("identify", "2026-11-21T09:01:30Z", "a1").user("u1").session("s1").traits(r#"{"level":"gold","address":{"city":"Lyon","country":"FR"}}"#),
+            ev("search", "2026-11-21T09:02:00Z", "a1").user("u1").session("s1").search("boots", Some(0)),
+            track("2026-11-21T09:03:00Z", "u1", "member_signup", r#"{"member_id":"M-1"}"#),
+            track("2026-11-21T09:04:00Z", "u1", "points_earned", r#"{"points":120,"reason":"welcome"}"#),
+            track("2026-11-21T09:05:00Z", "u1", "order_completed", r#"{"order_id":"o1","revenue":99.5,"currency":"EUR"}"#),
+            track("2026-11-21T10:00:00Z", "u1", "ticket_opened", r#"{"ticket_id":"T-9","channel":"chat","priority":"high","subject":"Where is <my> order?"}"#),
+            track("2026-11-21T10:20:00Z", "agent", "ticket_replied", r#"{"ticket_id":"T-9","by":"agent"}"#),
+            page("2026-11-21T11:00:00Z", "a2", "s2", "/blog"),
+        ],
+    )
+    .await;
+    let def = Definition::parse(
+        "id = \"buyers\"\nname = \"Buyers\"\ndescription = \"Ordered at least once\"\n[rule]\ndid = \"order_completed\"\n",
+        Format::Toml,
+    )
+    .unwrap();
+    store::add(&db, &def, None).await.unwrap();
+    run(&db, "2026-11-21T12:00:00Z").await;
+    db
+}
+
+async fn get(db: &spoor_segmenter::Db, uri: &str) -> (StatusCode, String) {
+    let response = app(AppState { db: db.clone() })
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn every_page_shows_the_numbers() {
+    let db = shop().await;
+
+    let (status, _) = get(&db, "/").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    let (status, html) = get(&db, "/reports?project=p1&period=daily").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    for expected in [
+        "Daily report",
+        "<div class=\"label\">Visitors</div><div class=\"value\">2</div>",
+        "<div class=\"label\">Revenue</div><div class=\"value\">99.50</div>",
+        "<div class=\"label\">Median 1st response (min)</div><div class=\"value\">20</div>",
+        "/shoes",
+        "news.example",
+        "black&lt;friday&gt;",
+        "boots",
+        "Searches that found nothing",
+    ] {
+        assert!(html.contains(expected), "reports page lacks {expected:?}");
+    }
+    let (_, weekly) = get(&db, "/reports?project=p1&period=weekly").await;
+    assert!(weekly.contains("Weekly report") && weekly.contains("2026-11-16"));
+    let (_, monthly) = get(&db, "/reports?period=monthly").await;
+    assert!(monthly.contains("2026-11-01"), "defaults to the first project");
+
+    let (status, html) = get(&db, "/segments?project=p1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("href=\"/segments/buyers?project=p1\"") && html.contains("Ordered at least once"));
+
+    let (status, html) = get(&db, "/segments/buyers?project=p1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<span class=\"tag entered\">entered</span>"), "{html}");
+    assert!(html.contains("/profiles?project=p1&amp;person=u1"));
+    assert!(html.contains("order_completed"));
+
+    let (status, html) = get(&db, "/profiles?project=p1&person=u1").await;
+    assert_eq!(status, StatusCode::OK);
+    for expected in ["Static profile", "Dynamic profile", "news.example", "gold", "buyers", "M-1"] {
+        assert!(html.contains(expected), "profile page lacks {expected:?}");
+    }
+    // Looking up by anonymous id finds the user it belongs to.
+    let (status, html) = get(&db, "/profiles?project=p1&person=a1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<h2>u1</h2>"));
+    let (_, html) = get(&db, "/profiles?project=p1").await;
+    assert!(html.contains("anon:a2") && html.contains("Recently seen"));
+
+    let (status, html) = get(&db, "/members?project=p1").await;
+    assert_eq!(status, StatusCode::OK);
+    for expected in ["<td>Lyon</td>", ">120<", "gold"] {
+        assert!(html.contains(expected), "members page lacks {expected:?}");
+    }
+
+    let (status, html) = get(&db, "/tickets?project=p1").await;
+    assert_eq!(status, StatusCode::OK);
+    for expected in ["T-9", "Where is &lt;my&gt; order?", "answered", "<td class=\"num\">20</td>"] {
+        assert!(html.contains(expected), "tickets page lacks {expected:?}");
+    }
+    let (_, html) = get(&db, "/tickets?project=p1&status=resolved").await;
+    assert!(!html.contains("T-9"));
+}
+
+#[tokio::test]
+async fn unknown_things_are_404_with_a_sentence() {
+    let db = shop().await;
+    let (status, html) = get(&db, "/segments/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("There is no segment"));
+    let (status, html) = get(&db, "/profiles?project=p1&person=ghost").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("No profile for"));
+    let (status, _) = get(&db, "/nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Hostile input is escaped, never interpreted.
+    let (status, html) = get(&db, "/profiles?project=p1&person=%3Cscript%3E'").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));
+    let (status, _) = get(&db, "/reports?project=p1&at=2026-13-99'").await;
+    assert_eq!(status, StatusCode::OK);
+}
