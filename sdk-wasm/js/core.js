@@ -8,7 +8,8 @@
 // The host object the wasm talks to (src/sdk.rs `Host`). W holds the wasm exports; its
 // callbacks (tick, compressed, sent) are called by name.
 function spoorHost(W) {
-  var d = document, w = window, n = navigator, timer, dbg = { on: 0 }, FS = '\x1f', RS = '\x1e';
+  var d = document, w = window, n = navigator, timer, dbg = { on: 0 }, FS = '\x1f', RS = '\x1e',
+    TEST = ['data-testid', 'data-test', 'data-cy', 'data-spoor-id'], attrList, attrText;
 
   function call(f) {
     try {
@@ -94,29 +95,33 @@ function spoorHost(W) {
     },
     // One record for the clickable element (tag, type, name, id, autocomplete, class, role,
     // text, href, download), one of allowed data-* pairs, one per element up the tree
-    // (tag, id, class, test attribute, its value, nth-of-type, count of type). Input values
-    // are never read. See src/click.rs.
+    // (tag, id, class, test attribute, its value, nth-of-type, count of type — counted only
+    // up to 2: the selector needs to know "alone or not"). Input values are never read.
+    // See src/click.rs.
     describe: function (el, sel, attrs) {
-      var c = el && el.closest && el.closest(sel), o = [], p, r, i, t, k, m, ta;
+      var c = el && el.closest && el.closest(sel), o = [], p, r, i, j, t, k, m, ta;
       if (!c || c.closest('[data-spoor-no-capture]')) return '';
       t = c.tagName.toLowerCase();
       o.push([t, attr(c, 'type'), attr(c, 'name'), clean(c.id), attr(c, 'autocomplete'), attr(c, 'class'),
         attr(c, 'role'),
-        /^(input|select|textarea)$/.test(t) ? '' : clean((c.textContent || '').slice(0, 1000)),
+        /^(input|select|textarea)$/.test(t) ? '' : clean((c.textContent || '').slice(0, 1000)).replace(/\s+/g, ' '),
         typeof c.href == 'string' ? clean(c.href) : '', c.hasAttribute('download') ? 1 : ''].join(FS));
+      if (attrs !== attrText) {
+        attrText = attrs;
+        attrList = attrs ? attrs.split(',') : [];
+      }
       m = [];
-      attrs.split(',').forEach(function (a) {
-        a && c.hasAttribute('data-' + a) && m.push(a, attr(c, 'data-' + a));
-      });
+      for (j = 0; j < attrList.length; j++) {
+        t = 'data-' + attrList[j];
+        c.hasAttribute(t) && m.push(attrList[j], attr(c, t));
+      }
       o.push(m.join(FS));
       for (p = c, i = 0; p && p != d.body && p != d.documentElement && i < 5; p = p.parentElement, i++) {
-        t = p.tagName;
-        for (k = 1, r = p.previousElementSibling; r; r = r.previousElementSibling) r.tagName == t && k++;
-        for (m = k, r = p.nextElementSibling; r; r = r.nextElementSibling) r.tagName == t && m++;
-        ta = ['data-testid', 'data-test', 'data-cy', 'data-spoor-id'].filter(function (a) {
-          return p.hasAttribute(a);
-        })[0];
-        o.push([t.toLowerCase(), clean(p.id), attr(p, 'class'), ta || '', ta ? attr(p, ta) : '', k, m].join(FS));
+        t = p.localName;
+        for (k = 1, r = p.previousElementSibling; r; r = r.previousElementSibling) r.localName == t && k++;
+        for (m = k, r = p.nextElementSibling; r && m < 2; r = r.nextElementSibling) r.localName == t && m++;
+        for (ta = '', j = 0; j < 4 && !ta; j++) p.hasAttribute(TEST[j]) && (ta = TEST[j]);
+        o.push([t, clean(p.id), attr(p, 'class'), ta, ta ? attr(p, ta) : '', k, m].join(FS));
       }
       return o.join(RS);
     },
@@ -134,7 +139,7 @@ function spoorHost(W) {
     // Only ever asked for the control Rust chose as the search box.
     value: function (f, i) {
       var e = f.elements[i];
-      return e && e.value != null ? String(e.value) : '';
+      return e && e.value != null ? String(e.value).replace(/\s+/g, ' ') : '';
     },
     // Sends one batch body (string, or gzip bytes). beacon: the page is going away.
     send: function (id, url, body, beacon) {
@@ -188,7 +193,7 @@ function spoorHost(W) {
     timer: function (ms) {
       clearTimeout(timer);
       timer = setTimeout(function () {
-        call('tick');
+        call('signal', 0, 0);
       }, ms);
     },
     log: function (m) {
@@ -233,14 +238,19 @@ function spoorCore(W, load) {
     } catch (e) {}
   }
 
+  // Payload-free signals to the wasm (src/sdk.rs `signal`).
+  function sig(k, a) {
+    call('signal', k, a || 0);
+  }
+
   function route() {
-    call('on_route');
-    call('on_scroll', scrollPct());
+    sig(5);
+    sig(9, scrollPct());
   }
 
   function hide() {
-    call('on_scroll', scrollPct());
-    call('on_hide');
+    sig(9, scrollPct());
+    sig(1);
   }
 
   function wire() {
@@ -251,20 +261,20 @@ function spoorCore(W, load) {
       call('on_submit', e.target);
     });
     on(d, 'visibilitychange', function () {
-      d.visibilityState == 'hidden' ? hide() : call('on_show');
+      d.visibilityState == 'hidden' ? hide() : sig(2);
     });
     on(w, 'pagehide', hide);
     on(w, 'pageshow', function (e) {
-      e.persisted && call('on_show');
+      e.persisted && sig(2);
     });
     on(w, 'online', function () {
-      call('on_online');
+      sig(4);
     });
     on(w, 'scroll', throttled(function () {
-      call('on_scroll', scrollPct());
+      sig(9, scrollPct());
     }, 250), { passive: true, capture: true });
     var act = throttled(function () {
-      call('on_activity');
+      sig(3);
     }, 1000);
     ['mousemove', 'keydown', 'pointerdown', 'touchstart', 'wheel'].forEach(function (t) {
       on(w, t, act, { passive: true, capture: true });
@@ -291,13 +301,17 @@ function spoorCore(W, load) {
     call('search', String(q), count >= 0 && count < 4294967296 ? Math.floor(count) : undefined);
   };
   api.setConsent = function (granted) {
-    call('set_consent', !!granted);
+    sig(10, granted ? 1 : 0);
   };
-  ['reset', 'page', 'flush'].forEach(function (f) {
-    api[f] = function () {
-      call(f);
-    };
-  });
+  api.flush = function () {
+    sig(6);
+  };
+  api.reset = function () {
+    sig(7);
+  };
+  api.page = function () {
+    sig(8);
+  };
 
   return function boot(lines, wasmUrl, queue) {
     host.dbg.on = /(^|\n)debug=(1|true)?\n/.test(lines + '\n');
@@ -312,7 +326,7 @@ function spoorCore(W, load) {
     return load({ module_or_path: wasmUrl }).then(function () {
       if (call('start', lines, host)) {
         wire();
-        call('on_scroll', scrollPct());
+        sig(9, scrollPct());
         queue.splice(0).forEach(function (a) {
           api[a[0]] && api[a[0]].apply(null, [].slice.call(a, 1));
         });

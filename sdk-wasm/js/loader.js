@@ -19,6 +19,7 @@ try {
           } catch (e) {}
         };
         f.q = [];
+        f.ready = 1;
         w.spoor = f;
       }, function () {});
   })(window, document.currentScript);

@@ -7,7 +7,8 @@
 //!    download (`1` when the attribute is present);
 //! 2. allowed `data-*` attributes: name, value, name, value…;
 //! 3. then one record per element from it up towards `<body>` (at most five): tag, id,
-//!    class, test attribute name, its value, nth-of-type, count of type.
+//!    class, test attribute name, its value, nth-of-type, count of type (the JS side stops
+//!    counting at 2: only "alone or not" matters).
 
 use spoor_protocol::Click;
 
@@ -24,9 +25,6 @@ input:not([type=hidden]):not([type=password]),[role=button],[role=link],[role=me
 
 const RS: char = '\u{1e}';
 const FS: char = '\u{1f}';
-
-/// Longest text kept from a clicked element.
-const MAX_TEXT_CHARS: usize = 255;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Target {
@@ -116,6 +114,7 @@ pub fn capture(
         return None;
     }
     let form_field = matches!(t.tag.as_str(), "input" | "select" | "textarea");
+    // Whitespace collapsed, at most 200 characters (as search queries).
     let mut text = if form_field {
         // Never a value; a button-like input is named by its type.
         String::new()
@@ -124,9 +123,6 @@ pub fn capture(
     };
     if sensitive::looks_like_number_secret(&text) {
         text.clear();
-    }
-    if let Some((i, _)) = text.char_indices().nth(MAX_TEXT_CHARS) {
-        text.truncate(i);
     }
     let href = (!t.href.is_empty()).then(|| url::scrub(&t.href, &scrub));
     let (outbound, download) = match &href {
@@ -179,9 +175,23 @@ mod tests {
     #[test]
     fn link_click() {
         let d = desc(
-            &["A", "", "", "", "", "btn", "", "  Buy \n now ", "https://shop.example/buy?token=1&x=2", ""],
+            &[
+                "A",
+                "",
+                "",
+                "",
+                "",
+                "btn",
+                "",
+                "  Buy \n now ",
+                "https://shop.example/buy?token=1&x=2",
+                "",
+            ],
             &["product-id", "42", "variant", "red \"x\""],
-            &[&["a", "", "btn", "", "", "2", "3"], &["div", "hero", "", "", "", "1", "1"]],
+            &[
+                &["a", "", "btn", "", "", "2", "3"],
+                &["div", "hero", "", "", "", "1", "1"],
+            ],
         );
         let t = parse(&d).unwrap();
         let (c, props) = capture(&t, "shop.example", |k| k == "token").unwrap();
@@ -190,25 +200,76 @@ mod tests {
         assert_eq!(c.href.as_deref(), Some("https://shop.example/buy?x=2"));
         assert_eq!(c.selector, "div#hero > a.btn:nth-of-type(2)");
         assert!(!c.outbound && !c.download);
-        assert_eq!(props.as_deref(), Some(r#"{"product-id":"42","variant":"red \"x\""}"#));
+        assert_eq!(
+            props.as_deref(),
+            Some(r#"{"product-id":"42","variant":"red \"x\""}"#)
+        );
         let v: serde_json::Value = serde_json::from_str(props.as_deref().unwrap()).unwrap();
         assert_eq!(v["variant"], "red \"x\"");
     }
 
     #[test]
     fn outbound_and_download_flags() {
-        let t = parse(&desc(&["a", "", "", "", "", "", "", "Docs", "https://other.example/x.pdf", ""], &[], &[&["a", "", "", "", "", "1", "1"]])).unwrap();
+        let t = parse(&desc(
+            &[
+                "a",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "Docs",
+                "https://other.example/x.pdf",
+                "",
+            ],
+            &[],
+            &[&["a", "", "", "", "", "1", "1"]],
+        ))
+        .unwrap();
         let (c, props) = capture(&t, "shop.example", no_scrub).unwrap();
         assert!(c.outbound && c.download);
         assert_eq!(props, None);
-        let t = parse(&desc(&["a", "", "", "", "", "", "", "Get", "https://shop.example/get", "1"], &[], &[])).unwrap();
+        let t = parse(&desc(
+            &[
+                "a",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "Get",
+                "https://shop.example/get",
+                "1",
+            ],
+            &[],
+            &[],
+        ))
+        .unwrap();
         assert!(capture(&t, "shop.example", no_scrub).unwrap().0.download);
     }
 
     #[test]
     fn never_values_and_sensitive_fields_refused() {
         // An input's "text" is never kept, even if the description carried one.
-        let t = parse(&desc(&["input", "submit", "go", "", "", "", "", "secret value", "", ""], &[], &[])).unwrap();
+        let t = parse(&desc(
+            &[
+                "input",
+                "submit",
+                "go",
+                "",
+                "",
+                "",
+                "",
+                "secret value",
+                "",
+                "",
+            ],
+            &[],
+            &[],
+        ))
+        .unwrap();
         assert_eq!(capture(&t, "h", no_scrub).unwrap().0.text, "");
         for first in [
             ["input", "password", "pw", "", "", "", "", "", "", ""],
@@ -222,10 +283,31 @@ mod tests {
             assert_eq!(capture(&t, "h", no_scrub), None, "{first:?}");
         }
         // Text that looks like a card number is dropped, the click is kept.
-        let t = parse(&desc(&["button", "", "", "", "", "", "", "4111 1111 1111 1111", "", ""], &[], &[])).unwrap();
+        let t = parse(&desc(
+            &[
+                "button",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "4111 1111 1111 1111",
+                "",
+                "",
+            ],
+            &[],
+            &[],
+        ))
+        .unwrap();
         assert_eq!(capture(&t, "h", no_scrub).unwrap().0.text, "");
         // Role-based clickables count.
-        let t = parse(&desc(&["div", "", "", "", "", "", "button", "Open", "", ""], &[], &[])).unwrap();
+        let t = parse(&desc(
+            &["div", "", "", "", "", "", "button", "Open", "", ""],
+            &[],
+            &[],
+        ))
+        .unwrap();
         assert_eq!(capture(&t, "h", no_scrub).unwrap().0.text, "Open");
     }
 
@@ -236,7 +318,12 @@ mod tests {
         assert_eq!(t.tag, "button");
         assert!(t.path.is_empty() && t.data.is_empty());
         let long = "x".repeat(400);
-        let t = parse(&desc(&["button", "", "", "", "", "", "", &long, "", ""], &[], &[])).unwrap();
+        let t = parse(&desc(
+            &["button", "", "", "", "", "", "", &long, "", ""],
+            &[],
+            &[],
+        ))
+        .unwrap();
         assert_eq!(capture(&t, "h", no_scrub).unwrap().0.text.len(), 200);
     }
 }

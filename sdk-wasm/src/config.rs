@@ -135,8 +135,8 @@ impl Config {
         let mut c = Config::default();
         for line in text.lines() {
             let (name, value) = line.split_once('=').unwrap_or((line, ""));
-            let value = value.trim();
-            match name.trim() {
+            let value = value.trim_ascii();
+            match name.trim_ascii() {
                 "key" => c.key = value.into(),
                 "host" => c.host = value.trim_end_matches('/').into(),
                 "consent" => {
@@ -199,7 +199,7 @@ fn flag(value: &str, if_empty: bool) -> bool {
 fn list(value: &str) -> Vec<String> {
     value
         .split(',')
-        .map(str::trim)
+        .map(str::trim_ascii)
         .filter(|s| !s.is_empty())
         .map(Into::into)
         .collect()
@@ -214,7 +214,7 @@ fn num<T: std::str::FromStr>(value: &str, slot: &mut T, map: impl Fn(T) -> T) {
 /// `0.25`, `.25`, `1`, `25%` → parts per million. No float parsing (it costs wasm size).
 pub fn parse_share(s: &str) -> Option<u32> {
     let (s, scale) = match s.strip_suffix('%') {
-        Some(p) => (p.trim(), 10_000u64),
+        Some(p) => (p.trim_ascii(), 10_000u64),
         None => (s, 1_000_000u64),
     };
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
@@ -225,7 +225,11 @@ pub fn parse_share(s: &str) -> Option<u32> {
     if !all_digits(int) || !all_digits(frac) || int.len() > 7 {
         return None;
     }
-    let mut v = if int.is_empty() { 0 } else { int.parse::<u64>().ok()? } * scale;
+    let mut v = if int.is_empty() {
+        0
+    } else {
+        int.parse::<u64>().ok()?
+    } * scale;
     let mut unit = scale;
     for b in frac.bytes().take(8) {
         unit /= 10;

@@ -13,7 +13,12 @@ pub struct Signals {
 
 /// The decision. An explicit choice the visitor made (`stored`) always wins; otherwise
 /// opt-in mode waits, and opt-out mode tracks unless DNT or GPC is set and respected.
-pub fn allowed(mode: ConsentMode, stored: Option<bool>, signals: Signals, respect_signals: bool) -> bool {
+pub fn allowed(
+    mode: ConsentMode,
+    stored: Option<bool>,
+    signals: Signals,
+    respect_signals: bool,
+) -> bool {
     match stored {
         Some(choice) => choice,
         None => match mode {
@@ -31,8 +36,14 @@ mod tests {
     #[test]
     fn table() {
         let none = Signals::default();
-        let dnt = Signals { dnt: true, gpc: false };
-        let gpc = Signals { dnt: false, gpc: true };
+        let dnt = Signals {
+            dnt: true,
+            gpc: false,
+        };
+        let gpc = Signals {
+            dnt: false,
+            gpc: true,
+        };
         let cases = [
             (OptOut, None, none, true, true),
             (OptOut, None, dnt, true, false),

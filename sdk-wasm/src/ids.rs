@@ -49,7 +49,28 @@ mod tests {
         assert!(in_sample("x", 1_000_000));
         assert!(!in_sample("x", 0));
         assert_eq!(in_sample("abc", 500_000), in_sample("abc", 500_000));
-        let ids: Vec<String> = (0..10_000).map(|i| uuid_v4([i as u8, (i >> 8) as u8, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16])).collect();
+        let ids: Vec<String> = (0..10_000)
+            .map(|i| {
+                uuid_v4([
+                    i as u8,
+                    (i >> 8) as u8,
+                    3,
+                    4,
+                    5,
+                    6,
+                    7,
+                    8,
+                    9,
+                    10,
+                    11,
+                    12,
+                    13,
+                    14,
+                    15,
+                    16,
+                ])
+            })
+            .collect();
         let n = ids.iter().filter(|id| in_sample(id, 250_000)).count();
         assert!((2_000..3_000).contains(&n), "{n}");
     }

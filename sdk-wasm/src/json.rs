@@ -51,7 +51,9 @@ pub fn push_str_lit(out: &mut String, s: &str) {
             0..=0x1f => "",
             _ => continue,
         };
-        out.push_str(&s[start..i]);
+        // `get`, not indexing: the positions are at ASCII bytes, but a slicing panic
+        // would drag `core::fmt`'s char formatting into the wasm.
+        out.push_str(s.get(start..i).unwrap_or(""));
         if esc.is_empty() {
             out.push_str("\\u00");
             out.push(char::from(HEX[usize::from(b >> 4)]));
@@ -61,7 +63,7 @@ pub fn push_str_lit(out: &mut String, s: &str) {
         }
         start = i + 1;
     }
-    out.push_str(&s[start..]);
+    out.push_str(s.get(start..).unwrap_or(""));
     out.push('"');
 }
 
@@ -79,7 +81,7 @@ pub fn push_u64(out: &mut String, mut n: u64) {
             break;
         }
     }
-    for &b in &buf[i..] {
+    for &b in buf.iter().skip(i) {
         out.push(char::from(b));
     }
 }
@@ -208,11 +210,7 @@ impl<'a> ser::Serializer for &'a mut Writer {
     fn serialize_unit_variant(self, _n: &'static str, _i: u32, variant: &'static str) -> Res {
         self.serialize_str(variant)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        name: &'static str,
-        value: &T,
-    ) -> Res {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Res {
         self.raw = name == RAW;
         value.serialize(self)
     }
@@ -314,7 +312,9 @@ impl ser::SerializeStruct for Compound<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spoor_protocol::{Batch, Click, Context, Event, EventType, Page, PageLeave, Search, Session};
+    use spoor_protocol::{
+        Batch, Click, Context, Event, EventType, Page, PageLeave, Search, Session,
+    };
 
     fn event(kind: EventType) -> Event<Raw> {
         Event {

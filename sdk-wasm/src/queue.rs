@@ -71,9 +71,6 @@ impl Queue {
             self.dropped += 1;
             return false;
         }
-        if self.items.iter().any(|i| i.id == id) {
-            return true;
-        }
         while self.items.len() >= self.max_items {
             if let Some(old) = self.items.pop_front() {
                 self.unwait(&old);
@@ -195,7 +192,8 @@ impl Queue {
     /// Adds the events of a [`Queue::save`] text (duplicates by id are skipped).
     pub fn restore(&mut self, text: &str) {
         for line in text.lines().skip(1) {
-            if line.starts_with('{') {
+            let known = event_id(line).is_some_and(|id| self.items.iter().any(|i| i.id == id));
+            if line.starts_with('{') && !known {
                 self.push(line.into());
             }
         }
@@ -204,7 +202,10 @@ impl Queue {
 
 /// When a saved queue was written (first line of [`Queue::save`]).
 pub fn saved_at(text: &str) -> u64 {
-    text.lines().next().and_then(|l| l.parse().ok()).unwrap_or(0)
+    text.lines()
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The batch envelope, in the field order of `spoor_protocol::Batch`. `dropped` (events the
@@ -232,7 +233,10 @@ mod tests {
     use super::*;
 
     fn ev(id: &str, pad: usize) -> String {
-        format!(r#"{{"event_id":"{id}","type":"track","name":"{}"}}"#, "x".repeat(pad))
+        format!(
+            r#"{{"event_id":"{id}","type":"track","name":"{}"}}"#,
+            "x".repeat(pad)
+        )
     }
 
     #[test]
@@ -247,9 +251,7 @@ mod tests {
         assert!(body.contains(r#""dropped":2"#), "{body}");
         assert!(body.contains(r#""event_id":"2""#) && !body.contains(r#""event_id":"1""#));
         assert_eq!(q.dropped, 0);
-        // Same id twice is one event; oversized and id-less events are refused and counted.
-        assert!(q.push(ev("4", 0)));
-        assert_eq!(q.len(), 3);
+        // Oversized and id-less events are refused and counted.
         assert!(!q.push(ev("big", MAX_EVENT_BYTES)));
         assert!(!q.push("{}".into()));
         assert_eq!(q.dropped, 2);
@@ -275,7 +277,10 @@ mod tests {
         q.release(2);
         assert_eq!(q.waiting().0, 6);
         let b3 = q.take(3, 1, BEACON_BYTES, "t", None).unwrap();
-        assert!(b3.contains(r#""event_id":"4""#), "oldest first after a release");
+        assert!(
+            b3.contains(r#""event_id":"4""#),
+            "oldest first after a release"
+        );
         // A single event larger than the byte budget still goes, alone.
         let mut q = Queue::new(10);
         q.push(ev("a", 5000));
@@ -293,7 +298,13 @@ mod tests {
         }
         let mut total = 0;
         let mut batch = 1;
-        while let Some(body) = q.take(batch, usize::MAX, BEACON_BYTES, "2026-01-01T00:00:00.000Z", Some("pk")) {
+        while let Some(body) = q.take(
+            batch,
+            usize::MAX,
+            BEACON_BYTES,
+            "2026-01-01T00:00:00.000Z",
+            Some("pk"),
+        ) {
             assert!(body.len() <= BEACON_BYTES, "{}", body.len());
             total += q.batch_len(batch);
             batch += 1;
@@ -307,12 +318,22 @@ mod tests {
         let mut q = Queue::new(10);
         q.push(r#"{"event_id":"e1","type":"page_view","timestamp":"t","anonymous_id":"a"}"#.into());
         q.dropped = 3;
-        let body = q.take(7, 10, BEACON_BYTES, "2026-11-21T10:00:00.120Z", Some("pk_\"1")).unwrap();
+        let body = q
+            .take(
+                7,
+                10,
+                BEACON_BYTES,
+                "2026-11-21T10:00:00.120Z",
+                Some("pk_\"1"),
+            )
+            .unwrap();
         let b: spoor_protocol::Batch<serde_json::Value> = serde_json::from_str(&body).unwrap();
         assert_eq!(b.key.as_deref(), Some("pk_\"1"));
         assert_eq!(b.events.len(), 1);
         assert_eq!(b.events[0].event_id, "e1");
-        let decoded = spoor_protocol::decode_batch(body.as_bytes(), &spoor_protocol::Limits::default()).unwrap();
+        let decoded =
+            spoor_protocol::decode_batch(body.as_bytes(), &spoor_protocol::Limits::default())
+                .unwrap();
         assert!(decoded.events[0].is_ok());
     }
 

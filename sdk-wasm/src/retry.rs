@@ -37,7 +37,7 @@ pub fn backoff_ms(attempt: u32, jitter: u32, retry_after_ms: u64) -> u64 {
         .saturating_mul(1u64 << attempt.saturating_sub(1).min(20))
         .min(CAP_MS);
     let half = exp / 2;
-    let d = half + (half * u64::from(jitter) >> 32);
+    let d = half + ((half * u64::from(jitter)) >> 32);
     d.max(retry_after_ms.min(MAX_RETRY_AFTER_MS))
 }
 

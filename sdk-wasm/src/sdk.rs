@@ -180,7 +180,7 @@ thread_local! {
 
 /// Runs `f` on the tracker, if started and not busy.
 fn with(f: impl FnOnce(&mut Tracker<Web>)) {
-    TRACKER.with(|cell| {
+    let _ = TRACKER.try_with(|cell| {
         if let Ok(mut slot) = cell.try_borrow_mut()
             && let Some(t) = slot.as_mut()
         {
@@ -196,18 +196,20 @@ pub fn start(config: &str, host: Host) -> bool {
     let Some(cfg) = Config::parse(config) else {
         return false;
     };
-    TRACKER.with(|cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else {
-            return false;
-        };
-        if slot.is_some() {
-            return false;
-        }
-        let web = Web::new(host, &cfg);
-        let t = slot.insert(Tracker::new(web, cfg));
-        t.start();
-        true
-    })
+    TRACKER
+        .try_with(|cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                return false;
+            };
+            if slot.is_some() {
+                return false;
+            }
+            let web = Web::new(host, &cfg);
+            let t = slot.insert(Tracker::new(web, cfg));
+            t.start();
+            true
+        })
+        .unwrap_or(false)
 }
 
 #[wasm_bindgen]
@@ -221,33 +223,8 @@ pub fn identify(user_id: &str, traits: Option<String>) {
 }
 
 #[wasm_bindgen]
-pub fn reset() {
-    with(|t| t.reset());
-}
-
-#[wasm_bindgen]
-pub fn page() {
-    with(|t| t.page());
-}
-
-#[wasm_bindgen]
 pub fn search(query: &str, results_count: Option<u32>) {
     with(|t| t.search(query, results_count));
-}
-
-#[wasm_bindgen]
-pub fn set_consent(granted: bool) {
-    with(|t| t.set_consent(granted));
-}
-
-#[wasm_bindgen]
-pub fn flush() {
-    with(|t| t.flush());
-}
-
-#[wasm_bindgen]
-pub fn on_route() {
-    with(|t| t.on_route());
 }
 
 #[wasm_bindgen]
@@ -260,34 +237,26 @@ pub fn on_submit(form: JsValue) {
     with(|t| t.submit_form(&form));
 }
 
+/// Everything without a payload, in one export (each export costs glue on both sides):
+/// 0 timer, 1 hidden/pagehide, 2 visible again, 3 interaction, 4 online, 5 history/hash
+/// navigation, 6 `flush()`, 7 `reset()`, 8 `page()`, 9 scroll depth `arg` %,
+/// 10 `setConsent(arg != 0)`.
 #[wasm_bindgen]
-pub fn on_hide() {
-    with(|t| t.on_hide());
-}
-
-#[wasm_bindgen]
-pub fn on_show() {
-    with(|t| t.on_show());
-}
-
-#[wasm_bindgen]
-pub fn on_scroll(pct: u32) {
-    with(|t| t.on_scroll(pct));
-}
-
-#[wasm_bindgen]
-pub fn on_activity() {
-    with(|t| t.on_activity());
-}
-
-#[wasm_bindgen]
-pub fn on_online() {
-    with(|t| t.on_online());
-}
-
-#[wasm_bindgen]
-pub fn tick() {
-    with(|t| t.tick());
+pub fn signal(kind: u32, arg: u32) {
+    with(|t| match kind {
+        0 => t.tick(),
+        1 => t.on_hide(),
+        2 => t.on_show(),
+        3 => t.on_activity(),
+        4 => t.on_online(),
+        5 => t.on_route(),
+        6 => t.flush(),
+        7 => t.reset(),
+        8 => t.page(),
+        9 => t.on_scroll(arg),
+        10 => t.set_consent(arg != 0),
+        _ => {}
+    });
 }
 
 #[wasm_bindgen]

@@ -22,7 +22,7 @@ pub fn query_from_url(query_string: &str, params: &[String]) -> Option<String> {
 /// Trims, collapses whitespace and caps the length.
 pub fn clean(q: &str) -> String {
     let mut out = String::with_capacity(q.len().min(MAX_QUERY_CHARS));
-    for (n, word) in q.split_whitespace().enumerate() {
+    for (n, word) in q.split_ascii_whitespace().enumerate() {
         if n > 0 {
             out.push(' ');
         }
@@ -56,7 +56,7 @@ pub struct Form {
 }
 
 fn says_search(s: &str) -> bool {
-    s.to_ascii_lowercase().contains("search")
+    crate::url::has(&s.to_ascii_lowercase(), "search")
 }
 
 /// The index of the control holding the search query, when `form` is a search form.
@@ -118,7 +118,7 @@ pub fn decode_last(s: &str) -> Option<(&str, u64)> {
 /// A results count as pages show it: `42`, `1,234`, `1.234`, `1 234`. Anything else is no
 /// count.
 pub fn parse_count(s: &str) -> Option<u32> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     if s.is_empty() {
         return None;
     }
@@ -163,7 +163,10 @@ mod tests {
         ] {
             assert_eq!(query_from_url(qs, &p).as_deref(), want, "{qs}");
         }
-        assert_eq!(query_from_url("term=x", &["term".into()]).as_deref(), Some("x"));
+        assert_eq!(
+            query_from_url("term=x", &["term".into()]).as_deref(),
+            Some("x")
+        );
         let long = "a".repeat(500);
         assert_eq!(query_from_url(&format!("q={long}"), &p).unwrap().len(), 200);
         assert_eq!(clean(&"é".repeat(300)).chars().count(), 200);
@@ -192,7 +195,10 @@ mod tests {
         let f = plain(vec![control("text", "user"), control("password", "pw")]);
         assert_eq!(search_control(&f, &p), None);
         // Marked forms take their first text control, skipping sensitive names.
-        let mut f = plain(vec![control("text", "card_number"), control("text", "find")]);
+        let mut f = plain(vec![
+            control("text", "card_number"),
+            control("text", "find"),
+        ]);
         assert_eq!(search_control(&f, &p), None);
         f.role_search = true;
         assert_eq!(search_control(&f, &p), Some(1));

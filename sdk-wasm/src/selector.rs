@@ -47,7 +47,7 @@ fn ident_ok(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 40
         && !b[0].is_ascii_digit()
-        && !(b[0] == b'-' && b.len() > 1 && b[1].is_ascii_digit())
+        && (b[0] != b'-' || b.len() < 2 || !b[1].is_ascii_digit())
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
 }
@@ -187,10 +187,24 @@ mod tests {
 
     #[test]
     fn generated_names() {
-        for s in ["css-1x9f2a", "sc-bdVaJa", "ember123", "item-12345", "a1b2c3d4", "jsx-99"] {
+        for s in [
+            "css-1x9f2a",
+            "sc-bdVaJa",
+            "ember123",
+            "item-12345",
+            "a1b2c3d4",
+            "jsx-99",
+        ] {
             assert!(looks_generated(s), "{s}");
         }
-        for s in ["btn", "nav-item", "col-md-6", "h1", "card_title", "product-list"] {
+        for s in [
+            "btn",
+            "nav-item",
+            "col-md-6",
+            "h1",
+            "card_title",
+            "product-list",
+        ] {
             assert!(!looks_generated(s), "{s}");
         }
         assert!(!ident_ok("1abc") && !ident_ok("a b") && !ident_ok(":r1:") && ident_ok("a_b-c"));

@@ -4,11 +4,39 @@
 /// Substrings (of a lower-cased name, `id`, `autocomplete` or class) that mark a field as
 /// sensitive.
 const SENSITIVE_PARTS: &[&str] = &[
-    "pass", "pwd", "secret", "token", "cc-", "cc_", "ccnum", "cardnum", "card-num", "card_num",
-    "cardnumber", "creditcard", "credit-card", "credit_card", "cvc", "cvv", "csc", "securitycode",
-    "security-code", "security_code", "ssn", "social-security", "social_security", "iban",
-    "routing", "accountnumber", "account-number", "account_number", "taxid", "tax-id", "tax_id",
-    "one-time-code", "otp",
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "cc-",
+    "cc_",
+    "ccnum",
+    "cardnum",
+    "card-num",
+    "card_num",
+    "cardnumber",
+    "creditcard",
+    "credit-card",
+    "credit_card",
+    "cvc",
+    "cvv",
+    "csc",
+    "securitycode",
+    "security-code",
+    "security_code",
+    "ssn",
+    "social-security",
+    "social_security",
+    "iban",
+    "routing",
+    "accountnumber",
+    "account-number",
+    "account_number",
+    "taxid",
+    "tax-id",
+    "tax_id",
+    "one-time-code",
+    "otp",
 ];
 
 /// Whole words (split on non-alphanumerics) that mark a field as sensitive.
@@ -20,7 +48,7 @@ pub fn is_sensitive_name(s: &str) -> bool {
         return false;
     }
     let lower = s.to_ascii_lowercase();
-    SENSITIVE_PARTS.iter().any(|p| lower.contains(p))
+    SENSITIVE_PARTS.iter().any(|p| crate::url::has(&lower, p))
         || lower
             .split(|c: char| !c.is_ascii_alphanumeric())
             .any(|w| SENSITIVE_WORDS.contains(&w))
@@ -43,17 +71,14 @@ pub fn looks_like_number_secret(text: &str) -> bool {
             seps = 0;
         }
     }
-    best >= 13 && best <= 19 || is_ssn(text)
+    (13..=19).contains(&best) || is_ssn(text)
 }
 
 fn is_ssn(text: &str) -> bool {
     text.split(|c: char| !(c.is_ascii_digit() || c == '-'))
         .any(|w| {
             let parts: Vec<&str> = w.split('-').collect();
-            parts.len() == 3
-                && parts[0].len() == 3
-                && parts[1].len() == 2
-                && parts[2].len() == 4
+            parts.len() == 3 && parts[0].len() == 3 && parts[1].len() == 2 && parts[2].len() == 4
         })
 }
 
@@ -86,23 +111,59 @@ mod tests {
     #[test]
     fn names() {
         for s in [
-            "password", "new-password", "user_pass", "cc-number", "cardNumber", "card_num",
-            "CVC", "cvv2", "card-csc", "ssn", "social_security_no", "iban", "routing_number",
-            "cc", "billing-cc-exp", "pin", "api_token", "one-time-code",
+            "password",
+            "new-password",
+            "user_pass",
+            "cc-number",
+            "cardNumber",
+            "card_num",
+            "CVC",
+            "cvv2",
+            "card-csc",
+            "ssn",
+            "social_security_no",
+            "iban",
+            "routing_number",
+            "cc",
+            "billing-cc-exp",
+            "pin",
+            "api_token",
+            "one-time-code",
         ] {
             assert!(is_sensitive_name(s), "{s}");
         }
-        for s in ["", "email", "q", "search", "shipping", "pinterest", "expand", "username", "accent"] {
+        for s in [
+            "",
+            "email",
+            "q",
+            "search",
+            "shipping",
+            "pinterest",
+            "expand",
+            "username",
+            "accent",
+        ] {
             assert!(!is_sensitive_name(s), "{s}");
         }
     }
 
     #[test]
     fn number_secrets() {
-        for s in ["4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111", "SSN 123-45-6789"] {
+        for s in [
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "4111111111111111",
+            "SSN 123-45-6789",
+        ] {
             assert!(looks_like_number_secret(s), "{s}");
         }
-        for s in ["Buy now", "Order 12345", "+49 30 1234567", "2026-11-21", "Page 1 of 10"] {
+        for s in [
+            "Buy now",
+            "Order 12345",
+            "+49 30 1234567",
+            "2026-11-21",
+            "Page 1 of 10",
+        ] {
             assert!(!looks_like_number_secret(s), "{s}");
         }
     }

@@ -127,12 +127,32 @@ mod tests {
             // Activity keeps it alive past 30 minutes from its start...
             (Some(s(t0, t0 + 20 * MIN, "")), t0 + 45 * MIN, "", None),
             // ...but not past 24 hours.
-            (Some(s(t0, t0 + MAX_SESSION_MS - MIN, "")), t0 + MAX_SESSION_MS, "", Some(Why::MaxLength)),
+            (
+                Some(s(t0, t0 + MAX_SESSION_MS - MIN, "")),
+                t0 + MAX_SESSION_MS,
+                "",
+                Some(Why::MaxLength),
+            ),
             // A new campaign starts a new session; no campaign or the same one does not.
-            (Some(s(t0, t0, "news||spring||")), t0 + MIN, "ads||spring||", Some(Why::Campaign)),
-            (Some(s(t0, t0, "news||spring||")), t0 + MIN, "news||spring||", None),
+            (
+                Some(s(t0, t0, "news||spring||")),
+                t0 + MIN,
+                "ads||spring||",
+                Some(Why::Campaign),
+            ),
+            (
+                Some(s(t0, t0, "news||spring||")),
+                t0 + MIN,
+                "news||spring||",
+                None,
+            ),
             (Some(s(t0, t0, "news||spring||")), t0 + MIN, "", None),
-            (Some(s(t0, t0, "")), t0 + MIN, "news||||", Some(Why::Campaign)),
+            (
+                Some(s(t0, t0, "")),
+                t0 + MIN,
+                "news||||",
+                Some(Why::Campaign),
+            ),
             // A clock that went backwards is no reason.
             (Some(s(t0, t0, "")), t0 - IDLE * 2, "", None),
         ];
@@ -144,7 +164,10 @@ mod tests {
     #[test]
     fn custom_timeout() {
         let cur = s(0, 0, "");
-        assert_eq!(needs_new(Some(&cur), 5 * MIN + 1, "", 5 * MIN), Some(Why::Idle));
+        assert_eq!(
+            needs_new(Some(&cur), 5 * MIN + 1, "", 5 * MIN),
+            Some(Why::Idle)
+        );
         assert_eq!(needs_new(Some(&cur), 5 * MIN, "", 5 * MIN), None);
     }
 
@@ -153,7 +176,10 @@ mod tests {
         let first = next(None, "a".into(), 10, "");
         assert_eq!((first.index, first.previous_id.as_deref()), (1, None));
         let mut second = next(Some(&first), "b".into(), 20, "x|y");
-        assert_eq!((second.index, second.previous_id.as_deref()), (2, Some("a")));
+        assert_eq!(
+            (second.index, second.previous_id.as_deref()),
+            (2, Some("a"))
+        );
         second.touch(30);
         second.touch(25);
         assert_eq!(second.last_ms, 30);

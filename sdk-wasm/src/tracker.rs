@@ -142,6 +142,9 @@ pub struct Tracker<P: Platform> {
     url_text: String,
     url_gzip: String,
     queue_key: String,
+    /// Local storage holds a copy of the queue (written on unload and after failures; in
+    /// steady state the queue is never written, keeping storage off the hot path).
+    persisted: bool,
     last_search: Option<(String, u64)>,
     /// When the session was last written to storage.
     session_saved_ms: u64,
@@ -192,6 +195,7 @@ impl<P: Platform> Tracker<P> {
             url_text,
             url_gzip,
             queue_key: String::new(),
+            persisted: false,
             last_search: None,
             session_saved_ms: 0,
             form_search: None,
@@ -313,7 +317,8 @@ impl<P: Platform> Tracker<P> {
             return;
         }
         let text = self.queue.save(self.p.now(), !all);
-        if !text.contains('\n') {
+        self.persisted = text.contains('\n');
+        if !self.persisted {
             self.p.remove(Area::Local, &self.queue_key);
         } else if !self.p.set(Area::Local, &self.queue_key, &text) {
             self.p.log("queue not saved (storage full)");
@@ -368,8 +373,12 @@ impl<P: Platform> Tracker<P> {
             dnt: self.cfg.env.dnt,
             gpc: self.cfg.env.gpc,
         };
-        self.on = consent::allowed(self.cfg.consent, self.consent, signals, self.cfg.respect_dnt)
-            && ids::in_sample(&self.anon, self.cfg.sample_per_million);
+        self.on = consent::allowed(
+            self.cfg.consent,
+            self.consent,
+            signals,
+            self.cfg.respect_dnt,
+        ) && ids::in_sample(&self.anon, self.cfg.sample_per_million);
     }
 
     /// Finds this tab's saved queue (and orphans of closed tabs) and resumes delivery.
@@ -443,8 +452,13 @@ impl<P: Platform> Tracker<P> {
     /// Starts a new session when the rules say so (emitting `session_start`) and records
     /// activity in the current one.
     fn touch_session(&mut self, now: u64, campaign: &str) {
-        if session::needs_new(self.session.as_ref(), now, campaign, self.cfg.session_timeout_ms)
-            .is_some()
+        if session::needs_new(
+            self.session.as_ref(),
+            now,
+            campaign,
+            self.cfg.session_timeout_ms,
+        )
+        .is_some()
         {
             let id = self.uuid();
             self.session = Some(session::next(self.session.as_ref(), id, now, campaign));
@@ -654,7 +668,11 @@ impl<P: Platform> Tracker<P> {
         let Some(target) = click::parse(desc) else {
             return;
         };
-        let host = self.page.as_ref().map(|p| p.host.clone()).unwrap_or_default();
+        let host = self
+            .page
+            .as_ref()
+            .map(|p| p.host.clone())
+            .unwrap_or_default();
         let cfg = &self.cfg;
         let Some((c, props)) = click::capture(&target, &host, |k| cfg.scrubs(k)) else {
             return;
@@ -802,7 +820,6 @@ impl<P: Platform> Tracker<P> {
         else {
             return;
         };
-        self.save_queue(true);
         if self.cfg.env.compress && body.len() >= GZIP_MIN_BYTES {
             self.p.gzip(id, &body);
             self.out = Some(Out {
@@ -833,7 +850,8 @@ impl<P: Platform> Tracker<P> {
                 self.p.send(id, &self.url_gzip, Payload::Gzip(&b), false);
             }
             None => {
-                self.p.send(id, &self.url_text, Payload::Text(&out.body), false);
+                self.p
+                    .send(id, &self.url_text, Payload::Text(&out.body), false);
             }
         }
         out.body = String::new();
@@ -843,7 +861,7 @@ impl<P: Platform> Tracker<P> {
     /// The collector answered batch `id` (`status` 0: network error). `retry_after_ms`: its
     /// `Retry-After`, 0 if none. `rejected`: comma-separated ids of events it refused.
     pub fn sent(&mut self, id: u32, status: u16, retry_after_ms: u64, rejected: &str) {
-        if !self.out.as_ref().is_some_and(|o| o.id == id) {
+        if self.out.as_ref().is_none_or(|o| o.id != id) {
             return;
         }
         self.out = None;
@@ -881,7 +899,9 @@ impl<P: Platform> Tracker<P> {
                 self.p.log("collector refused a batch; dropped");
             }
         }
-        self.save_queue(true);
+        if self.attempt > 0 || self.persisted {
+            self.save_queue(true);
+        }
         self.schedule(now);
     }
 
@@ -907,13 +927,10 @@ impl<P: Platform> Tracker<P> {
         loop {
             self.next_batch += 1;
             let id = self.next_batch;
-            let Some(body) = self.queue.take(
-                id,
-                usize::MAX,
-                queue::BEACON_BYTES,
-                &sent_at,
-                Some(&key),
-            ) else {
+            let Some(body) =
+                self.queue
+                    .take(id, usize::MAX, queue::BEACON_BYTES, &sent_at, Some(&key))
+            else {
                 break;
             };
             let queued = self.p.send(id, &self.url_text, Payload::Text(&body), true);

@@ -1,6 +1,21 @@
 //! URL text handling without a URL parser: split, query parameters, scrubbing, campaign
 //! (UTM) fingerprint, SPA route keys, outbound and download detection.
 
+/// Whether `needle` occurs in `hay` — a plain byte scan: the inputs are short, and core's
+/// two-way string searcher costs about 2 KB of wasm.
+pub fn has(hay: &str, needle: &str) -> bool {
+    find(hay, needle).is_some()
+}
+
+/// Byte offset of the first `needle` in `hay`.
+pub fn find(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.is_empty() {
+        return Some(0);
+    }
+    h.windows(n.len()).position(|w| w == n)
+}
+
 /// The parts of an absolute URL (or of a relative one, with empty `origin`/`host`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parts<'a> {
@@ -18,7 +33,7 @@ pub struct Parts<'a> {
 pub fn split(url: &str) -> Parts<'_> {
     let (before_hash, hash) = url.split_once('#').unwrap_or((url, ""));
     let (before_query, query) = before_hash.split_once('?').unwrap_or((before_hash, ""));
-    let (origin, host, path) = match before_query.find("://") {
+    let (origin, host, path) = match find(before_query, "://") {
         Some(i) => {
             let after = before_query.get(i + 3..).unwrap_or("");
             let end = after.find('/').unwrap_or(after.len());
@@ -62,21 +77,26 @@ pub fn decode(s: &str) -> String {
     if !s.bytes().any(|b| b == b'%' || b == b'+') {
         return s.into();
     }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
+    let mut out = Vec::with_capacity(s.len());
+    let mut it = s.bytes();
+    while let Some(c) = it.next() {
+        match c {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() && hex(b[i + 1]).is_some() && hex(b[i + 2]).is_some() => {
-                out.push(hex(b[i + 1]).unwrap_or(0) * 16 + hex(b[i + 2]).unwrap_or(0));
-                i += 2;
+            b'%' => {
+                let mut ahead = it.clone();
+                match (ahead.next().and_then(hex), ahead.next().and_then(hex)) {
+                    (Some(hi), Some(lo)) => {
+                        out.push(hi * 16 + lo);
+                        it = ahead;
+                    }
+                    _ => out.push(c),
+                }
             }
             c => out.push(c),
         }
-        i += 1;
     }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    // Escapes that do not form UTF-8 leave the text as it was.
+    String::from_utf8(out).unwrap_or_else(|_| s.into())
 }
 
 fn hex(c: u8) -> Option<u8> {
@@ -118,11 +138,7 @@ pub fn scrub(url: &str, drop: impl Fn(&str) -> bool) -> String {
     }
     let mut out = String::from(base);
     let mut sep = '?';
-    for (part, (k, _)) in query
-        .split('&')
-        .filter(|s| !s.is_empty())
-        .zip(pairs(query))
-    {
+    for (part, (k, _)) in query.split('&').filter(|s| !s.is_empty()).zip(pairs(query)) {
         if !drop(&decode(k)) {
             out.push(sep);
             sep = '&';
@@ -147,7 +163,7 @@ const UTM: [&str; 5] = [
 /// The campaign a URL carries, as one comparable string; empty when it has no UTM
 /// parameters. A new non-empty campaign starts a new session.
 pub fn campaign(query: &str) -> String {
-    if !query.contains("utm_") {
+    if !has(query, "utm_") {
         return String::new();
     }
     let mut out = String::new();
@@ -230,12 +246,16 @@ mod tests {
 
     #[test]
     fn params_decode() {
-        assert_eq!(param("a=1&q=red+shoes%21", "q").as_deref(), Some("red shoes!"));
+        assert_eq!(
+            param("a=1&q=red+shoes%21", "q").as_deref(),
+            Some("red shoes!")
+        );
         assert_eq!(param("Q=%E6%97%A5", "q").as_deref(), Some("日"));
         assert_eq!(param("q", "q").as_deref(), Some(""));
         assert_eq!(param("qq=1", "q"), None);
         assert_eq!(decode("%zz%4"), "%zz%4");
-        assert_eq!(decode("%ff"), "\u{fffd}");
+        assert_eq!(decode("%ff"), "%ff");
+        assert!(has("abc", "bc") && !has("abc", "cd") && has("a", ""));
         assert_eq!(encode("pk_1 a/é"), "pk_1%20a%2F%C3%A9");
     }
 
@@ -259,7 +279,10 @@ mod tests {
     #[test]
     fn campaigns() {
         assert_eq!(campaign("a=1"), "");
-        assert_eq!(campaign("utm_source=news&utm_campaign=spring"), "news||spring||");
+        assert_eq!(
+            campaign("utm_source=news&utm_campaign=spring"),
+            "news||spring||"
+        );
         assert_eq!(campaign("utm_source="), "");
         assert_ne!(campaign("utm_source=a"), campaign("utm_source=b"));
     }
@@ -270,7 +293,10 @@ mod tests {
         assert_eq!(route_key("https://x/#/products/1"), "/#/products/1");
         assert_eq!(route_key("https://x/#!/cart"), "/#!/cart");
         assert_ne!(route_key("https://x/app#/a"), route_key("https://x/app#/b"));
-        assert_eq!(route_key("https://x/app#top"), route_key("https://x/app#bottom"));
+        assert_eq!(
+            route_key("https://x/app#top"),
+            route_key("https://x/app#bottom")
+        );
     }
 
     #[test]

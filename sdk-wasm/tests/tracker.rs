@@ -82,7 +82,12 @@ impl Platform for Fake {
         let w = self.0.borrow();
         w.local
             .as_ref()
-            .map(|m| m.keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+            .map(|m| {
+                m.keys()
+                    .filter(|k| k.starts_with(prefix))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     }
     fn send(&self, id: u32, url: &str, body: Payload<'_, Vec<u8>>, beacon: bool) -> bool {
@@ -158,7 +163,9 @@ fn events(w: &Rc<RefCell<World>>) -> Vec<Value> {
 }
 
 fn types(evs: &[Value]) -> Vec<String> {
-    evs.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect()
+    evs.iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn advance(w: &Rc<RefCell<World>>, ms: u64) {
@@ -182,7 +189,10 @@ fn first_visit_records_session_page_view_and_url_search() {
     let evs = events(&w);
     assert_eq!(types(&evs), ["session_start", "page_view", "search"]);
     let pv = &evs[1];
-    assert_eq!(pv["page"]["url"], "https://shop.example/search?q=red+shoes&utm_source=news");
+    assert_eq!(
+        pv["page"]["url"],
+        "https://shop.example/search?q=red+shoes&utm_source=news"
+    );
     assert_eq!(pv["page"]["referrer"], "https://ref.example/");
     assert_eq!(pv["page"]["path"], "/search");
     assert_eq!(pv["session"]["index"], 1);
@@ -217,7 +227,11 @@ fn sessions_follow_idle_and_campaign_rules_across_page_loads() {
     t3.flush();
     answer(&mut t3, &w, 200, 0);
     let evs = events(&w);
-    let start = evs.iter().rev().find(|e| e["type"] == "session_start").unwrap();
+    let start = evs
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "session_start")
+        .unwrap();
     assert_eq!(start["session"]["index"], 2);
     assert_eq!(start["session"]["previous_id"], first.as_str());
     // A different campaign starts a third, even a minute later.
@@ -237,7 +251,10 @@ fn retries_keep_event_ids_back_off_and_honour_retry_after() {
     let mut t = tracker(&w, "");
     t.track("signup", Some(r#"{"plan":"pro"}"#.into()));
     t.tick();
-    let ids: Vec<String> = events(&w).iter().map(|e| e["event_id"].as_str().unwrap().into()).collect();
+    let ids: Vec<String> = events(&w)
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().into())
+        .collect();
     assert_eq!(ids.len(), 3);
     // Network error: a backoff timer between 0.5 and 1 s, nothing lost.
     answer(&mut t, &w, 0, 0);
@@ -328,10 +345,20 @@ fn unload_beacons_in_64k_chunks_and_healthy_beacons_are_trusted() {
     let in_flight: usize = w2.sends[before..]
         .iter()
         .filter(|s| !s.3)
-        .map(|s| serde_json::from_str::<Value>(&s.2).unwrap()["events"].as_array().unwrap().len())
+        .map(|s| {
+            serde_json::from_str::<Value>(&s.2).unwrap()["events"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
         .sum();
     assert_eq!(n + in_flight, 11);
-    let saved = w2.local.as_ref().unwrap().iter().find(|(k, _)| k.starts_with("spoor.q."));
+    let saved = w2
+        .local
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.starts_with("spoor.q."));
     assert!(saved.is_none(), "healthy: nothing kept for the next page");
 }
 
@@ -362,7 +389,10 @@ fn outage_loses_nothing_across_a_reload() {
     t2.flush();
     answer(&mut t2, &w, 200, 0);
     t2.flush();
-    let resent: Vec<String> = events(&w).iter().map(|e| e["event_id"].as_str().unwrap().into()).collect();
+    let resent: Vec<String> = events(&w)
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().into())
+        .collect();
     for id in &sent_ids {
         assert!(resent.contains(id), "{id} lost");
     }
@@ -405,7 +435,14 @@ fn consent_modes_and_signals() {
     t.track("x", None);
     t.tick();
     assert!(w.borrow().sends.is_empty());
-    assert!(w.borrow().local.as_ref().unwrap().keys().all(|k| k == "spoor.c" || !k.starts_with("spoor.")));
+    assert!(
+        w.borrow()
+            .local
+            .as_ref()
+            .unwrap()
+            .keys()
+            .all(|k| k == "spoor.c" || !k.starts_with("spoor."))
+    );
     t.set_consent(true);
     t.tick();
     assert_eq!(types(&events(&w)), ["session_start", "page_view"]);
@@ -477,10 +514,17 @@ fn identify_and_reset() {
     assert_eq!(ident["user_id"], "user-7");
     assert_eq!(ident["anonymous_id"], anon.as_str());
     assert_eq!(ident["traits"]["plan"], "pro");
-    assert_eq!(evs.iter().find(|e| e["name"] == "after").unwrap()["user_id"], "user-7");
+    assert_eq!(
+        evs.iter().find(|e| e["name"] == "after").unwrap()["user_id"],
+        "user-7"
+    );
     let last = evs.last().unwrap();
     assert!(last.get("user_id").is_none());
-    assert_eq!(evs[evs.len() - 2]["type"], "session_start", "reset starts a new session");
+    assert_eq!(
+        evs[evs.len() - 2]["type"],
+        "session_start",
+        "reset starts a new session"
+    );
 }
 
 #[test]
@@ -500,7 +544,14 @@ fn spa_routes_and_page_leave() {
     let evs = events(&w);
     assert_eq!(
         types(&evs),
-        ["session_start", "page_view", "page_leave", "page_view", "page_leave", "page_view"]
+        [
+            "session_start",
+            "page_view",
+            "page_leave",
+            "page_view",
+            "page_leave",
+            "page_view"
+        ]
     );
     assert_eq!(evs[2]["leave"]["engaged_ms"], 5_000);
     assert_eq!(evs[2]["leave"]["max_scroll_pct"], 40);
@@ -516,7 +567,12 @@ fn spa_routes_and_page_leave() {
     let leaves: Vec<Value> = w2
         .sends
         .iter()
-        .flat_map(|s| serde_json::from_str::<Value>(&s.2).unwrap()["events"].as_array().unwrap().clone())
+        .flat_map(|s| {
+            serde_json::from_str::<Value>(&s.2).unwrap()["events"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
         .filter(|e| e["type"] == "page_leave")
         .collect();
     assert_eq!(leaves.len(), 4);
@@ -585,12 +641,23 @@ fn gzip_path_sends_compressed_bytes_to_the_gzip_url() {
     t.start();
     t.track("x", Some(format!(r#"{{"pad":"{}"}}"#, "y".repeat(2000))));
     t.tick();
-    let (id, body) = w.borrow().gzips.last().cloned().expect("compression requested");
-    assert!(w.borrow().sends.is_empty(), "waits for the compressed bytes");
+    let (id, body) = w
+        .borrow()
+        .gzips
+        .last()
+        .cloned()
+        .expect("compression requested");
+    assert!(
+        w.borrow().sends.is_empty(),
+        "waits for the compressed bytes"
+    );
     t.compressed(id, Some(body.into_bytes()));
     let (sid, url, _, beacon) = w.borrow().sends[0].clone();
     assert_eq!((sid, beacon), (id, false));
-    assert_eq!(url, "https://c.example/v1/batch?key=pk%201&compression=gzip");
+    assert_eq!(
+        url,
+        "https://c.example/v1/batch?key=pk%201&compression=gzip"
+    );
     t.sent(id, 200, 0, "");
     assert_eq!(t.queued(), 0);
 }
@@ -601,7 +668,19 @@ fn clicks_capture_allowed_attributes_and_skip_opted_out() {
     let mut t = tracker(&w, "attrs=product-id");
     let fs = "\u{1f}";
     let rs = "\u{1e}";
-    let desc = ["a", "", "", "buy", "", "", "", "Buy", "https://shop.example/cart", ""].join(fs)
+    let desc = [
+        "a",
+        "",
+        "",
+        "buy",
+        "",
+        "",
+        "",
+        "Buy",
+        "https://shop.example/cart",
+        "",
+    ]
+    .join(fs)
         + rs
         + &["product-id", "sku-1"].join(fs)
         + rs

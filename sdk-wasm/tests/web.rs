@@ -11,8 +11,8 @@ use serde_json::Value;
 use spoor_sdk::config::Config;
 use spoor_sdk::sdk::{Host, Web};
 use spoor_sdk::tracker::Tracker;
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -58,7 +58,9 @@ fn clock(h: &JsValue) -> f64 {
 fn fresh_storage() {
     let w = web_window();
     let ls = get(&w, "localStorage");
-    let _ = js_sys::eval("localStorage.clear(); sessionStorage.clear(); document.cookie.split('; ').forEach(function (c) { document.cookie = c.split('=')[0] + '=; path=/; max-age=0'; });");
+    let _ = js_sys::eval(
+        "localStorage.clear(); sessionStorage.clear(); document.cookie.split('; ').forEach(function (c) { document.cookie = c.split('=')[0] + '=; path=/; max-age=0'; });",
+    );
     let _ = ls;
 }
 
@@ -115,8 +117,13 @@ fn body_el() -> JsValue {
     js_sys::eval("document.body").unwrap()
 }
 
+/// Test markup goes into its own element: the runner reports results through the body.
 fn fixture(html: &str) {
-    Reflect::set(&body_el(), &"innerHTML".into(), &html.into()).unwrap();
+    let f = js_sys::eval(
+        "document.getElementById('fixture') || document.body.appendChild(Object.assign(document.createElement('div'), { id: 'fixture' }))",
+    )
+    .unwrap();
+    Reflect::set(&f, &"innerHTML".into(), &html.into()).unwrap();
 }
 
 fn el(selector: &str) -> JsValue {
@@ -149,12 +156,21 @@ fn click_selectors_from_the_real_dom() {
     let c = &clicks[0]["click"];
     assert_eq!(c["tag"], "a");
     assert_eq!(c["text"], "Two items");
-    assert_eq!(c["selector"], "main > ul.list > li.card:nth-of-type(2) > a.more");
+    assert_eq!(
+        c["selector"],
+        "div#fixture > main > ul.list > li.card:nth-of-type(2) > a.more"
+    );
     assert!(c["href"].as_str().unwrap().ends_with("/p/2"), "{c}");
     assert_eq!(clicks[0]["properties"]["product-id"], "p2");
-    assert_eq!(clicks[1]["click"]["selector"], r#"button[data-testid="buy"]"#);
+    assert_eq!(
+        clicks[1]["click"]["selector"],
+        r#"button[data-testid="buy"]"#
+    );
     assert_eq!(clicks[1]["click"]["text"], "Buy now");
-    assert_eq!(clicks[2]["click"]["selector"], "nav > div.x:nth-of-type(1)");
+    assert_eq!(
+        clicks[2]["click"]["selector"],
+        "div#fixture > main > nav > div.x:nth-of-type(1)"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -172,7 +188,15 @@ fn sensitive_fields_and_opted_out_elements_are_refused() {
     js_sys::eval("document.getElementById('nick').value = 'SECRETVALUE123'; document.getElementById('pw').value = 'hunter2';").unwrap();
     let h = host();
     let mut t = tracker(&h, "");
-    for id in ["#pw", "#cc", "#csc", "#hidden-btn", "#nick", "#notes", "#ok"] {
+    for id in [
+        "#pw",
+        "#cc",
+        "#csc",
+        "#hidden-btn",
+        "#nick",
+        "#notes",
+        "#ok",
+    ] {
         t.click_element(&el(id));
     }
     t.flush();
@@ -181,7 +205,10 @@ fn sensitive_fields_and_opted_out_elements_are_refused() {
         assert!(!all.contains(secret), "{secret} leaked: {all}");
     }
     let clicks = of_type(&events(&h), "click");
-    let sels: Vec<&str> = clicks.iter().map(|c| c["click"]["selector"].as_str().unwrap()).collect();
+    let sels: Vec<&str> = clicks
+        .iter()
+        .map(|c| c["click"]["selector"].as_str().unwrap())
+        .collect();
     assert_eq!(sels, ["input#nick", "textarea#notes", "button#ok"]);
     assert_eq!(clicks[0]["click"]["text"], "");
     assert_eq!(clicks[1]["click"]["text"], "");
@@ -204,7 +231,9 @@ fn searches_from_url_forms_and_results_attribute() {
     Reflect::set(
         &h,
         &"page".into(),
-        &js_sys::Function::new_no_args("return 'https://shop.example/search?q=red+shoes\\nShop\\n'"),
+        &js_sys::Function::new_no_args(
+            "return 'https://shop.example/search?q=red+shoes\\nShop\\n'",
+        ),
     )
     .unwrap();
     let mut t = tracker(&h, "");
@@ -260,7 +289,10 @@ fn sessions_persist_in_local_storage_and_expire() {
     let last = starts.last().unwrap();
     assert_eq!(last["session"]["index"], 2);
     assert_eq!(last["session"]["previous_id"], s1.as_str());
-    let stored = js_sys::eval("localStorage.getItem('spoor.s')").unwrap().as_string().unwrap();
+    let stored = js_sys::eval("localStorage.getItem('spoor.s')")
+        .unwrap()
+        .as_string()
+        .unwrap();
     assert!(stored.starts_with(t3.session_id().unwrap()));
 }
 
@@ -280,7 +312,10 @@ fn cookie_fallback_and_cookieless() {
     .call1(&JsValue::NULL, &h)
     .unwrap();
     let t = tracker(&h, "");
-    let cookie = js_sys::eval("document.cookie").unwrap().as_string().unwrap();
+    let cookie = js_sys::eval("document.cookie")
+        .unwrap()
+        .as_string()
+        .unwrap();
     assert!(cookie.contains("spoor.id="), "{cookie}");
     assert!(cookie.contains(t.anonymous_id()), "{cookie}");
     assert_eq!(tracker(&h, "").anonymous_id(), t.anonymous_id());
@@ -372,7 +407,11 @@ async fn real_compression_stream_produces_gzip_the_collector_can_read() {
     assert_eq!(entry.get(0).as_string().as_deref(), Some("compressed"));
     let bytes = entry.get(2);
     let u8s: js_sys::Uint8Array = bytes.clone().unchecked_into();
-    assert_eq!((u8s.get_index(0), u8s.get_index(1)), (0x1f, 0x8b), "gzip magic");
+    assert_eq!(
+        (u8s.get_index(0), u8s.get_index(1)),
+        (0x1f, 0x8b),
+        "gzip magic"
+    );
     t.compressed(entry.get(1).as_f64().unwrap() as u32, Some(bytes.clone()));
     let s = Array::from(&Array::from(&get(&h, "sends")).get(0));
     assert!(s.get(1).as_string().unwrap().ends_with("&compression=gzip"));
@@ -380,7 +419,13 @@ async fn real_compression_stream_produces_gzip_the_collector_can_read() {
     let text = gunzip(&bytes).await;
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["v"], 1);
-    assert!(v["events"].as_array().unwrap().iter().any(|e| e["name"] == "big"));
+    assert!(
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "big")
+    );
 }
 
 async fn sleep(ms: i32) {
@@ -400,7 +445,11 @@ async fn gunzip(bytes: &JsValue) -> String {
     .unwrap()
     .unchecked_into();
     let p: js_sys::Promise = f.call1(&JsValue::NULL, bytes).unwrap().unchecked_into();
-    wasm_bindgen_futures::JsFuture::from(p).await.unwrap().as_string().unwrap()
+    wasm_bindgen_futures::JsFuture::from(p)
+        .await
+        .unwrap()
+        .as_string()
+        .unwrap()
 }
 
 // ----- consent -----
@@ -414,15 +463,24 @@ fn consent_opt_in_stores_nothing_until_granted() {
     t.click_element(&body_el());
     t.on_hide();
     assert!(sends(&h).is_empty());
-    let keys = js_sys::eval("Object.keys(localStorage).join(',') + '|' + document.cookie").unwrap().as_string().unwrap();
+    let keys = js_sys::eval("Object.keys(localStorage).join(',') + '|' + document.cookie")
+        .unwrap()
+        .as_string()
+        .unwrap();
     assert_eq!(keys, "|", "nothing stored before consent");
     t.set_consent(true);
     t.flush();
     let evs = events(&h);
     assert!(evs.iter().any(|e| e["type"] == "page_view"));
     assert!(!evs.iter().any(|e| e["name"] == "before"));
-    let keys = js_sys::eval("Object.keys(localStorage).sort().join(',')").unwrap().as_string().unwrap();
-    assert!(keys.contains("spoor.c") && keys.contains("spoor.id"), "{keys}");
+    let keys = js_sys::eval("Object.keys(localStorage).sort().join(',')")
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert!(
+        keys.contains("spoor.c") && keys.contains("spoor.id"),
+        "{keys}"
+    );
     // Withdrawing forgets the ids.
     t.set_consent(false);
     let id = js_sys::eval("localStorage.getItem('spoor.id')").unwrap();
