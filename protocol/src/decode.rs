@@ -57,6 +57,8 @@ pub struct DecodedBatch {
     pub key: Option<String>,
     /// The body was not valid UTF-8 and invalid sequences were replaced with U+FFFD.
     pub utf8_repaired: bool,
+    /// Events the client reports it dropped before sending.
+    pub dropped: u32,
     pub events: Vec<Result<JsonEvent, UndecodedEvent>>,
 }
 
@@ -69,6 +71,8 @@ struct Envelope<'a> {
     key: Option<String>,
     #[serde(borrow)]
     events: Vec<&'a RawValue>,
+    #[serde(default)]
+    dropped: Option<u32>,
 }
 
 fn wire_version() -> u32 {
@@ -102,6 +106,7 @@ pub fn decode_batch(body: &[u8], limits: &Limits) -> Result<DecodedBatch, Decode
         sent_at: envelope.sent_at,
         key: envelope.key,
         utf8_repaired,
+        dropped: envelope.dropped.unwrap_or(0),
         events,
     })
 }

@@ -16,6 +16,10 @@ pub struct Batch<J> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub events: Vec<Event<J>>,
+    /// Events the client had to drop before sending (its queue was full); reported so that
+    /// losses are visible in the collector's metrics instead of silent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<u32>,
 }
 
 fn default_version() -> u32 {

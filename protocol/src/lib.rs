@@ -6,7 +6,9 @@
 //!
 //! # Wire format, version 1
 //!
-//! `POST /v1/batch` with a JSON body (optionally `Content-Encoding: gzip` or `deflate`):
+//! `POST /v1/batch` with a JSON body, compressed or not: `Content-Encoding: gzip` or `deflate`,
+//! or, from browsers (which cannot set that header without a CORS preflight), a gzip body with
+//! the query parameter `compression=gzip` and `Content-Type: text/plain`:
 //!
 //! ```json
 //! {
@@ -29,6 +31,7 @@
 //! * `v` — wire version; absent means 1. A collector rejects versions it does not know.
 //! * `key` — the write key, for transports that cannot set headers (`navigator.sendBeacon`).
 //!   The `X-Spoor-Key` header or the `key` query parameter are preferred.
+//! * `dropped` — how many events the client lost before sending (its queue was full).
 //! * Timestamps are RFC 3339 strings in UTC with millisecond precision.
 //! * `event_id` is a UUID made once on the client and kept across retries: the collector and
 //!   ClickHouse use it to count a retried event once.

@@ -429,6 +429,7 @@ mod tests {
             sent_at: "now".into(),
             key: Some("pk_1".into()),
             events: vec![event(EventType::Click), event(EventType::Search)],
+            dropped: Some(2),
         };
         let ours = to_string(&b).unwrap();
         let theirs = serde_json::to_string(&Batch {
@@ -436,6 +437,7 @@ mod tests {
             sent_at: "now".into(),
             key: Some("pk_1".into()),
             events: b.events.iter().map(as_value).collect(),
+            dropped: b.dropped,
         })
         .unwrap();
         assert_eq!(ours, theirs);
