@@ -41,6 +41,7 @@
 //! * `properties` and `traits` are free JSON objects.
 //! * Unknown fields are ignored, so newer SDKs can talk to older collectors.
 
+pub mod conventions;
 mod event;
 mod limits;
 
