@@ -12,8 +12,7 @@ use serde_json::json;
 const DEFAULT_CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// The user agent of the Chromium build these tests run, without the "Headless" marker.
-const DESKTOP_USER_AGENT: &str =
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+const DESKTOP_USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
 
 pub struct Browser {
     pub client: Client,
@@ -36,7 +35,11 @@ impl Browser {
                 format!("could not start {chromedriver}: install Debian's chromium-driver (scripts/install --browser)")
             })?;
         let profile = tempfile::tempdir()?;
-        let browser = Browser { client: connect(port, &profile).await?, driver, _profile: profile };
+        let browser = Browser {
+            client: connect(port, &profile).await?,
+            driver,
+            _profile: profile,
+        };
         browser.client.set_window_size(1280, 900).await?;
         Ok(browser)
     }
@@ -101,13 +104,51 @@ async fn connect(port: u16, profile: &tempfile::TempDir) -> anyhow::Result<Clien
     let url = format!("http://127.0.0.1:{port}");
     let start = Instant::now();
     loop {
-        match ClientBuilder::rustls()?.capabilities(capabilities.clone()).connect(&url).await {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await
+        {
             Ok(client) => return Ok(client),
             Err(e) if start.elapsed() < Duration::from_secs(15) => {
                 tracing::debug!(error = %e, "chromedriver not ready yet");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(e) => return Err(e).context("could not open a Chromium session through chromedriver"),
+            Err(e) => {
+                return Err(e).context("could not open a Chromium session through chromedriver");
+            }
         }
+    }
+}
+
+impl Browser {
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .with_context(|| format!("no element matches {css}"))?
+            .click()
+            .await?;
+        Ok(())
+    }
+
+    /// Types `text` into the element matching `css`.
+    pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await?
+            .send_keys(text)
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until the page's path (and query) is `path`, and the SDK has loaded.
+    pub async fn wait_for_page(&self, path: &str) -> anyhow::Result<()> {
+        let script = format!(
+            "return location.pathname + location.search + location.hash === {path:?} && document.readyState === 'complete'"
+        );
+        self.wait_for(&script, Duration::from_secs(10)).await
     }
 }

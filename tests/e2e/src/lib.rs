@@ -4,6 +4,7 @@
 //! Each test gets a fresh ClickHouse database and its own ports, so tests run in parallel.
 
 pub mod browser;
+pub mod events;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 pub use browser::Browser;
+pub use events::StoredEvent;
 
 /// The folder with the built SDK (`spoor.js` + wasm), made by `sdk-wasm/build`.
 /// `SPOOR_SDK_DIR` overrides the default `target/spoor-sdk`.
@@ -139,9 +141,16 @@ impl Stack {
         }));
         self.collector_task = Some(CollectorTask { stop, done });
         let health = format!("{}/healthz", self.collector);
-        eventually("the collector to answer /healthz", Duration::from_secs(30), || async {
-            Ok(reqwest::get(&health).await.ok().filter(|r| r.status().is_success()))
-        })
+        eventually(
+            "the collector to answer /healthz",
+            Duration::from_secs(30),
+            || async {
+                Ok(reqwest::get(&health)
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success()))
+            },
+        )
         .await?;
         Ok(())
     }
@@ -167,7 +176,10 @@ impl Stack {
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
-        eventually(sql, timeout, || async { Ok(self.clickhouse.query(sql).fetch_optional::<T>().await?) }).await
+        eventually(sql, timeout, || async {
+            Ok(self.clickhouse.query(sql).fetch_optional::<T>().await?)
+        })
+        .await
     }
 }
 
