@@ -138,7 +138,9 @@ pub fn decompress(data: &[u8], encoding: Encoding, max: usize) -> Result<Cow<'_,
 
 /// A zlib stream starts with a CMF/FLG pair: method 8 and a header checksum.
 fn looks_like_zlib(data: &[u8]) -> bool {
-    data.len() >= 2 && data[0] & 0x0f == 8 && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0
+    data.len() >= 2
+        && data[0] & 0x0f == 8
+        && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0
 }
 
 #[cfg(test)]
@@ -155,7 +157,8 @@ mod tests {
     #[test]
     fn encodings() {
         use Encoding::*;
-        let cases: &[(Option<&str>, Option<&str>, Result<Encoding, u16>)] = &[
+        type Case<'a> = (Option<&'a str>, Option<&'a str>, Result<Encoding, u16>);
+        let cases: &[Case] = &[
             (None, None, Ok(Identity)),
             (Some("gzip"), None, Ok(Gzip)),
             (Some("GZIP"), None, Ok(Gzip)),
@@ -179,15 +182,24 @@ mod tests {
     #[test]
     fn round_trips() {
         let text = b"{\"hello\":\"world\"}".repeat(100);
-        assert_eq!(&*decompress(&gzip(&text), Encoding::Gzip, 1 << 20).unwrap(), &text[..]);
+        assert_eq!(
+            &*decompress(&gzip(&text), Encoding::Gzip, 1 << 20).unwrap(),
+            &text[..]
+        );
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(&text).unwrap();
         let zlib = z.finish().unwrap();
-        assert_eq!(&*decompress(&zlib, Encoding::Deflate, 1 << 20).unwrap(), &text[..]);
+        assert_eq!(
+            &*decompress(&zlib, Encoding::Deflate, 1 << 20).unwrap(),
+            &text[..]
+        );
         let mut r = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         r.write_all(&text).unwrap();
         let raw = r.finish().unwrap();
-        assert_eq!(&*decompress(&raw, Encoding::Deflate, 1 << 20).unwrap(), &text[..]);
+        assert_eq!(
+            &*decompress(&raw, Encoding::Deflate, 1 << 20).unwrap(),
+            &text[..]
+        );
     }
 
     #[test]

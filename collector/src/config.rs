@@ -9,6 +9,32 @@ use clap::Parser;
 use serde::Deserialize;
 use spoor_protocol::Limits;
 
+/// `--help` text for what only the TOML file sets.
+const CONFIG_FILE_HELP: &str = "\
+The command line and SPOOR_* environment variables win over the --config TOML file, which wins
+over defaults. Log filter: SPOOR_LOG (e.g. info, spoor_collector=debug). Without --config the
+collector runs in dev mode: write key pk_dev for project dev, any origin allowed.
+
+TOML file (unknown fields are errors; example: collector/spoor.example.toml):
+  listen, sdk_dir, log_format          as the flags above
+  [clickhouse] url, database, user, password, cluster, events_ttl_days
+  [spool]      dir; high_water_bytes (1 GiB; above it new batches get 503 + Retry-After);
+               segment_bytes (64 MiB)
+  [writer]     max_rows (20000), max_bytes (32 MiB), max_wait_ms (1000): when an insert closes;
+               retry_initial_ms (100), retry_max_ms (10000): jittered backoff;
+               memory_queue_records (512): decoded requests held for the writer
+  [http]       retry_after_secs (5); shutdown_grace_secs (30): time to drain on SIGTERM
+  [limits]     max_body_bytes (1 MiB), max_decompressed_bytes (8 MiB), max_events_per_batch (500),
+               max_event_bytes (32 KiB), max_string_bytes (4096, longer is truncated + flagged),
+               max_id_bytes (200, longer is rejected)
+  [enrich]     ip = anonymize|full|drop; ipv4_prefix (24); ipv6_prefix (48);
+               trusted_proxy_hops (0: use the socket peer, not X-Forwarded-For);
+               scrub_query_params (token, password, email, …); max_future_secs (3600) and
+               max_past_secs (31 days): corrected timestamps outside are clamped + flagged;
+               pixel_salt: secret for the cookie-less daily id of pixel hits
+  [[keys]]     key; project; kind = public|secret; origins (public keys; \"*\" = any);
+               events_per_second + burst: per-key token bucket (unset = unlimited)";
+
 /// What the command line and the environment can set. Everything else lives in the TOML file.
 #[derive(Debug, Clone, Default, Parser)]
 #[command(
@@ -17,13 +43,7 @@ use spoor_protocol::Limits;
     about = "Spoor's collector: receives events from the browser SDK and backend sources, \
              enriches them and stores them in ClickHouse. An acknowledged batch is on disk \
              (spool) or in ClickHouse.",
-    after_help = "Every option can also be set in the TOML file given with --config; the command \
-                  line and environment win over the file. The file adds [[keys]] (write keys: \
-                  key, project, kind = public|secret, origins, events_per_second, burst), \
-                  [limits], [enrich], [spool], [writer] and [clickhouse] sections. See \
-                  collector/README.md and collector/spoor.example.toml for every field.\n\n\
-                  Without --config the collector runs in dev mode: write key `pk_dev` for \
-                  project `dev`, any origin allowed."
+    after_help = CONFIG_FILE_HELP
 )]
 pub struct Cli {
     /// TOML configuration file (write keys, limits, enrichment, spool, writer).
@@ -308,7 +328,7 @@ impl Default for WriterConfig {
             max_wait: Duration::from_millis(1000),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(10),
-            memory_queue_records: 2048,
+            memory_queue_records: 512,
         }
     }
 }
@@ -371,7 +391,10 @@ impl Config {
         let writer = WriterConfig {
             max_rows: w.max_rows.unwrap_or(d.max_rows).max(1),
             max_bytes: w.max_bytes.unwrap_or(d.max_bytes).max(1),
-            max_wait: w.max_wait_ms.map(Duration::from_millis).unwrap_or(d.max_wait),
+            max_wait: w
+                .max_wait_ms
+                .map(Duration::from_millis)
+                .unwrap_or(d.max_wait),
             retry_initial: w
                 .retry_initial_ms
                 .map(Duration::from_millis)
@@ -491,10 +514,7 @@ fn validate_keys(keys: &[KeyConfig]) -> Result<(), String> {
             return Err(format!("key {:?} is listed twice", k.key));
         }
         if k.project.is_empty() || k.project.len() > 100 {
-            return Err(format!(
-                "key {:?}: project must be 1-100 characters",
-                k.key
-            ));
+            return Err(format!("key {:?}: project must be 1-100 characters", k.key));
         }
         match k.kind {
             KeyKind::Secret if !k.origins.is_empty() => {
@@ -548,7 +568,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown field `directory`"), "{err}");
-        let err = parse_file("[limits]\nmax_body = 1\n").unwrap_err().to_string();
+        let err = parse_file("[limits]\nmax_body = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field"), "{err}");
     }
 
@@ -579,7 +601,10 @@ mod tests {
     fn check_invalid(toml: &str, expected: &str) {
         let file = parse_file(toml).unwrap();
         let err = Config::from_parts(Cli::default(), Some(file)).unwrap_err();
-        assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+        assert!(
+            err.contains(expected),
+            "{err:?} should contain {expected:?}"
+        );
     }
 
     #[test]

@@ -186,11 +186,35 @@ fn ua_parser() -> &'static woothee::parser::Parser {
     PARSER.get_or_init(woothee::parser::Parser::new)
 }
 
-/// Parses a User-Agent header with `woothee` and adds bot and tablet detection.
+/// Parses a User-Agent header (memoised: a site sees few distinct user agents).
 pub fn parse_user_agent(ua: &str) -> UaInfo {
+    type Cache = std::sync::Mutex<std::collections::HashMap<String, UaInfo>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(info) = cache.lock().ok().and_then(|c| c.get(ua).cloned()) {
+        return info;
+    }
+    let info = parse_user_agent_uncached(ua);
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= 4096 {
+            c.clear();
+        }
+        c.insert(ua.to_owned(), info.clone());
+    }
+    info
+}
+
+/// Parses a User-Agent header with `woothee` and adds bot and tablet detection.
+fn parse_user_agent_uncached(ua: &str) -> UaInfo {
     let lower = ua.to_ascii_lowercase();
     let marker_bot = BOT_MARKERS.iter().any(|m| lower.contains(m));
-    let unknown = |s: &str| if s == "UNKNOWN" { String::new() } else { s.to_owned() };
+    let unknown = |s: &str| {
+        if s == "UNKNOWN" {
+            String::new()
+        } else {
+            s.to_owned()
+        }
+    };
     let mut info = match ua_parser().parse(ua) {
         Some(r) => {
             let category = r.category;
@@ -316,11 +340,29 @@ fn strip_www(host: &str) -> &str {
     host.strip_prefix("www.").unwrap_or(host)
 }
 
-/// Host of a URL, lower case, without `www.`; for `android-app://pkg/…`, the package.
+/// Host of an absolute URL, lower case, without `www.`; for `android-app://pkg/…`, the
+/// package. A hand-written scan rather than a full URL parse: this runs twice per event.
 fn host_of(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    let host = parsed.host_str()?.to_ascii_lowercase();
-    Some(strip_www(&host).to_owned())
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '%') {
+        return None;
+    }
+    let host = host.trim_end_matches('.');
+    Some(strip_www(&host.to_ascii_lowercase()).to_owned())
 }
 
 /// Classifies a referrer relative to the page it led to.
@@ -351,8 +393,7 @@ pub fn classify_referrer(referrer: &str, page_url: &str, utm_medium: &str) -> Re
         || host.starts_with("mail.")
     {
         "email"
-    } else if SEARCH_HOSTS.contains(&host.as_str()) || SEARCH_FIRST_LABELS.contains(&first_label)
-    {
+    } else if SEARCH_HOSTS.contains(&host.as_str()) || SEARCH_FIRST_LABELS.contains(&first_label) {
         "search"
     } else if SOCIAL_DOMAINS.iter().any(|d| is_domain_or_sub(&host, d))
         || first_label == "pinterest"
@@ -390,6 +431,9 @@ pub fn utm_parameters(url: &str) -> Utm {
     let Some(query) = query_of(url) else {
         return utm;
     };
+    if !query.contains("tm_") && !query.contains("TM_") && !query.contains('%') {
+        return utm;
+    }
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         let slot = match name.to_ascii_lowercase().as_str() {
             "utm_source" => &mut utm.source,
@@ -423,11 +467,15 @@ pub fn scrub_url(url: &str, params: &[String]) -> String {
         .split('&')
         .filter(|pair| {
             let name = pair.split('=').next().unwrap_or("");
-            let name = url::form_urlencoded::parse(name.as_bytes())
-                .next()
-                .map(|(n, _)| n.to_ascii_lowercase())
-                .unwrap_or_default();
-            let drop = params.iter().any(|p| *p == name);
+            let drop = if name.contains(['%', '+']) {
+                let decoded = url::form_urlencoded::parse(name.as_bytes())
+                    .next()
+                    .map(|(n, _)| n.to_ascii_lowercase())
+                    .unwrap_or_default();
+                params.contains(&decoded)
+            } else {
+                params.iter().any(|p| p.eq_ignore_ascii_case(name))
+            };
             dropped |= drop;
             !drop
         })
@@ -565,7 +613,8 @@ mod tests {
     #[test]
     fn clock_skew_correction_and_clamping() {
         // (client ts, sent_at, received_at) → (timestamp, clamped)
-        let cases: &[(i64, Option<i64>, i64, (i64, bool))] = &[
+        type Case = (i64, Option<i64>, i64, (i64, bool));
+        let cases: &[Case] = &[
             // Clock right: unchanged.
             (1_000, Some(1_100), 1_100, (1_000, false)),
             // Client clock 1 h slow: shifted forward by 1 h.
@@ -728,17 +777,57 @@ mod tests {
             ("", "", "", "direct"),
             ("", "newsletter", "", "email"),
             ("https://www.google.com/", "", "google.com", "search"),
-            ("https://www.google.co.uk/search?q=x", "", "google.co.uk", "search"),
+            (
+                "https://www.google.co.uk/search?q=x",
+                "",
+                "google.co.uk",
+                "search",
+            ),
             ("https://duckduckgo.com/", "", "duckduckgo.com", "search"),
-            ("https://search.brave.com/search?q=x", "", "search.brave.com", "search"),
+            (
+                "https://search.brave.com/search?q=x",
+                "",
+                "search.brave.com",
+                "search",
+            ),
             ("https://t.co/abc", "", "t.co", "social"),
-            ("https://l.facebook.com/l.php", "", "l.facebook.com", "social"),
-            ("https://news.ycombinator.com/item", "", "news.ycombinator.com", "social"),
-            ("https://mail.google.com/mail/u/0", "", "mail.google.com", "email"),
-            ("android-app://com.google.android.gm/", "", "com.google.android.gm", "email"),
-            ("https://www.shop.example/cart", "", "shop.example", "internal"),
+            (
+                "https://l.facebook.com/l.php",
+                "",
+                "l.facebook.com",
+                "social",
+            ),
+            (
+                "https://news.ycombinator.com/item",
+                "",
+                "news.ycombinator.com",
+                "social",
+            ),
+            (
+                "https://mail.google.com/mail/u/0",
+                "",
+                "mail.google.com",
+                "email",
+            ),
+            (
+                "android-app://com.google.android.gm/",
+                "",
+                "com.google.android.gm",
+                "email",
+            ),
+            (
+                "https://www.shop.example/cart",
+                "",
+                "shop.example",
+                "internal",
+            ),
             ("https://blog.example/post", "", "blog.example", "other"),
-            ("https://blog.example/post", "email", "blog.example", "email"),
+            (
+                "https://blog.example/post",
+                "email",
+                "blog.example",
+                "email",
+            ),
             ("https://notfacebook.com/", "", "notfacebook.com", "other"),
             ("not a url", "", "", "other"),
         ];
@@ -751,6 +840,28 @@ mod tests {
                 },
                 "{referrer}"
             );
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("https://Shop.Example/x", Some("shop.example")),
+            ("https://www.shop.example:8080/x?y#z", Some("shop.example")),
+            ("https://user:pw@shop.example/", Some("shop.example")),
+            ("http://[2001:db8::1]:80/", Some("2001:db8::1")),
+            (
+                "android-app://com.google.android.gm/",
+                Some("com.google.android.gm"),
+            ),
+            ("https://shop.example.", Some("shop.example")),
+            ("shop.example/x", None),
+            ("://x", None),
+            ("https:///x", None),
+            ("ht tp://x.example/", None),
+        ];
+        for &(url, expected) in cases {
+            assert_eq!(host_of(url).as_deref(), expected, "{url}");
         }
     }
 
@@ -777,15 +888,24 @@ mod tests {
         let params: Vec<String> = ["token", "email"].iter().map(|s| s.to_string()).collect();
         let cases: &[(&str, &str)] = &[
             ("https://x.example/", "https://x.example/"),
-            ("https://x.example/?a=1&b=%20", "https://x.example/?a=1&b=%20"),
+            (
+                "https://x.example/?a=1&b=%20",
+                "https://x.example/?a=1&b=%20",
+            ),
             ("https://x.example/?token=s3cr3t", "https://x.example/"),
             (
                 "https://x.example/p?a=1&Token=s&b=2#frag",
                 "https://x.example/p?a=1&b=2#frag",
             ),
-            ("https://x.example/?email=a%40b.c&q=shoes", "https://x.example/?q=shoes"),
+            (
+                "https://x.example/?email=a%40b.c&q=shoes",
+                "https://x.example/?q=shoes",
+            ),
             ("https://x.example/?tok%65n=x", "https://x.example/"),
-            ("https://x.example/?tokenish=1", "https://x.example/?tokenish=1"),
+            (
+                "https://x.example/?tokenish=1",
+                "https://x.example/?tokenish=1",
+            ),
             ("/p?token", "/p"),
         ];
         for &(url, expected) in cases {

@@ -117,6 +117,8 @@ struct RequestInfo {
     referer: Option<String>,
     peer: Option<IpAddr>,
     forwarded_for: Option<String>,
+    /// Sent by a web page: an `Origin` or a `Sec-Fetch-*` header.
+    browser: bool,
     query: Vec<(String, String)>,
 }
 
@@ -159,6 +161,9 @@ impl RequestInfo {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|c| c.0.ip()),
             forwarded_for: h("x-forwarded-for"),
+            browser: parts.headers.contains_key("origin")
+                || parts.headers.contains_key("sec-fetch-mode")
+                || parts.headers.contains_key("sec-fetch-site"),
             query,
         }
     }
@@ -177,7 +182,8 @@ impl RequestInfo {
             (None, Some(k)) => (k, KeySource::Query),
             (None, None) => return Ok(None),
         };
-        keys.authorise(key, source, self.origin.as_deref()).map(Some)
+        keys.authorise(key, source, self.origin.as_deref(), self.browser)
+            .map(Some)
     }
 }
 
@@ -192,15 +198,15 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
 fn with_cors(state: &AppState, info: &RequestInfo, mut response: Response) -> Response {
     if let Some(origin) = &info.origin {
         let key = info.query_key.as_deref();
-        if state.keys.preflight_allows(key, origin) {
-            if let Ok(value) = HeaderValue::from_str(origin) {
-                let headers = response.headers_mut();
-                headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-                headers.insert(
-                    header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                    HeaderValue::from_static("retry-after"),
-                );
-            }
+        if state.keys.preflight_allows(key, origin)
+            && let Ok(value) = HeaderValue::from_str(origin)
+        {
+            let headers = response.headers_mut();
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("retry-after"),
+            );
         }
         response
             .headers_mut()
@@ -295,7 +301,10 @@ async fn accept(
 ) -> Result<BatchResponse, ApiError> {
     let limits = &state.config.limits;
     let early_key = info.early_key(&state.keys)?;
-    if info.content_length.is_some_and(|l| l > limits.max_body_bytes) {
+    if info
+        .content_length
+        .is_some_and(|l| l > limits.max_body_bytes)
+    {
         return Err(too_large_compressed(limits.max_body_bytes));
     }
     if state.store.is_full() {
@@ -325,7 +334,7 @@ async fn accept(
             let key = decoded.key.as_deref().ok_or(ApiError::MissingKey)?;
             state
                 .keys
-                .authorise(key, KeySource::Body, info.origin.as_deref())?
+                .authorise(key, KeySource::Body, info.origin.as_deref(), info.browser)?
         }
     };
     key.take(decoded.events.len())?;
@@ -406,9 +415,8 @@ fn wrap_single_event(
     received_at: i64,
 ) -> Result<bytes::Bytes, ApiError> {
     let text = crate::body::decompress(body, encoding, limits.max_decompressed_bytes)?;
-    let raw: &serde_json::value::RawValue = serde_json::from_slice(&text).map_err(|e| {
-        ApiError::BadRequest(format!("body is not one JSON event: {e}"))
-    })?;
+    let raw: &serde_json::value::RawValue = serde_json::from_slice(&text)
+        .map_err(|e| ApiError::BadRequest(format!("body is not one JSON event: {e}")))?;
     let sent_at = crate::enrich::datetime(received_at)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -461,7 +469,7 @@ async fn pixel(state: &AppState, info: &RequestInfo) -> Result<(), ApiError> {
         .map(|u| u.origin().ascii_serialization());
     let key = state
         .keys
-        .authorise(key, KeySource::Query, page_origin.as_deref())?;
+        .authorise(key, KeySource::Query, page_origin.as_deref(), true)?;
     if state.store.is_full() {
         return Err(unavailable(state, StoreError::Full));
     }
@@ -472,7 +480,13 @@ async fn pixel(state: &AppState, info: &RequestInfo) -> Result<(), ApiError> {
         info.forwarded_for.as_deref(),
         state.config.enrich.trusted_proxy_hops,
     );
-    let event = pixel_event(info, &key.project, ip, received_at, &state.config.enrich.pixel_salt);
+    let event = pixel_event(
+        info,
+        &key.project,
+        ip,
+        received_at,
+        &state.config.enrich.pixel_salt,
+    );
     let body = serde_json::json!({
         "sent_at": event["timestamp"].clone(),
         "events": [event],
@@ -569,7 +583,8 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let spool_ok = !state.store.is_full();
     let clickhouse_ok = state.readiness.clickhouse_ok().await;
-    let body = serde_json::json!({ "clickhouse": clickhouse_ok, "spool_below_high_water": spool_ok });
+    let body =
+        serde_json::json!({ "clickhouse": clickhouse_ok, "spool_below_high_water": spool_ok });
     let status = if spool_ok && clickhouse_ok {
         StatusCode::OK
     } else {

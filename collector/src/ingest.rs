@@ -181,17 +181,18 @@ pub fn build_rows(
         ..Ingested::default()
     };
     let received_at = datetime(ctx.received_at);
-    let reject = |out: &mut Ingested, event_id: String, reason: &str, message: String, raw: String| {
-        out.approx_bytes += raw.len().min(MAX_REJECTED_RAW) + message.len() + 64;
-        out.rejected.push(RejectedRow {
-            received_at,
-            project_id: ctx.project_id.clone(),
-            event_id,
-            reason: reason.to_owned(),
-            message,
-            raw: cap(raw, MAX_REJECTED_RAW),
-        });
-    };
+    let reject =
+        |out: &mut Ingested, event_id: String, reason: &str, message: String, raw: String| {
+            out.approx_bytes += raw.len().min(MAX_REJECTED_RAW) + message.len() + 64;
+            out.rejected.push(RejectedRow {
+                received_at,
+                project_id: ctx.project_id.clone(),
+                event_id,
+                reason: reason.to_owned(),
+                message,
+                raw: cap(raw, MAX_REJECTED_RAW),
+            });
+        };
     for event in decoded.events {
         let mut event = match event {
             Ok(event) => event,
@@ -351,7 +352,10 @@ mod tests {
         let out = build_rows(decoded, &ctx, &limits, &EnrichConfig::default());
         assert_eq!(out.rows.len(), 1);
         assert_eq!(out.rejected[0].reason, "invalid_utf8");
-        assert_eq!(out.rejected[0].event_id, "0b6a3c4e-8f7d-4a51-9d0e-3f1c2b4a5d6e");
+        assert_eq!(
+            out.rejected[0].event_id,
+            "0b6a3c4e-8f7d-4a51-9d0e-3f1c2b4a5d6e"
+        );
     }
 
     #[test]

@@ -112,11 +112,13 @@ impl KeyRing {
     }
 
     /// Checks a key as presented by a request: known (401), used from an allowed place (403).
+    /// `browser` says the request came from a web page (an `Origin` or `Sec-Fetch-*` header).
     pub fn authorise(
         &self,
         key: &str,
         source: KeySource,
         origin: Option<&str>,
+        browser: bool,
     ) -> Result<Arc<WriteKey>, ApiError> {
         let Some(found) = self.keys.get(key) else {
             return Err(ApiError::UnknownKey);
@@ -129,18 +131,18 @@ impl KeyRing {
                         .into(),
                 ));
             }
-            if origin.is_some() {
+            if browser || origin.is_some() {
                 return Err(ApiError::Forbidden(
                     "secret keys must never be used from a browser; use the project's public key"
                         .into(),
                 ));
             }
-        } else if let Some(origin) = origin {
-            if !found.origin_allowed(origin) {
-                return Err(ApiError::Forbidden(format!(
-                    "origin {origin} is not allowed for this key; add it to the key's `origins`"
-                )));
-            }
+        } else if let Some(origin) = origin
+            && !found.origin_allowed(origin)
+        {
+            return Err(ApiError::Forbidden(format!(
+                "origin {origin} is not allowed for this key; add it to the key's `origins`"
+            )));
         }
         Ok(found.clone())
     }
@@ -203,7 +205,7 @@ mod tests {
     #[track_caller]
     fn check(key: &str, source: KeySource, origin: Option<&str>, expected: Result<&str, u16>) {
         let got = ring()
-            .authorise(key, source, origin)
+            .authorise(key, source, origin, origin.is_some())
             .map(|k| k.project.clone())
             .map_err(|e| e.status().as_u16());
         assert_eq!(got, expected.map(str::to_owned));
@@ -213,7 +215,12 @@ mod tests {
     fn authorisation_table() {
         use KeySource::*;
         check("pk_shop", Query, Some("https://shop.example"), Ok("shop"));
-        check("pk_shop", Body, Some("https://SHOP.example:443"), Ok("shop"));
+        check(
+            "pk_shop",
+            Body,
+            Some("https://SHOP.example:443"),
+            Ok("shop"),
+        );
         check("pk_shop", Header, None, Ok("shop"));
         check("pk_shop", Query, Some("https://evil.example"), Err(403));
         check("pk_shop", Query, Some("http://shop.example"), Err(403));
@@ -222,6 +229,12 @@ mod tests {
         check("sk_shop", Header, Some("https://shop.example"), Err(403));
         check("sk_shop", Query, None, Err(403));
         check("sk_shop", Body, None, Err(403));
+        // A page's fetch without an Origin header still carries Sec-Fetch-*.
+        assert!(
+            ring()
+                .authorise("sk_shop", Header, None, true)
+                .is_err_and(|e| e.status() == 403)
+        );
     }
 
     #[test]
@@ -237,7 +250,9 @@ mod tests {
     #[test]
     fn rate_limit_takes_events() {
         let ring = ring();
-        let key = ring.authorise("pk_shop", KeySource::Header, None).unwrap();
+        let key = ring
+            .authorise("pk_shop", KeySource::Header, None, false)
+            .unwrap();
         assert!(key.take(20).is_ok());
         let err = key.take(5).unwrap_err();
         assert_eq!(err.status().as_u16(), 429);

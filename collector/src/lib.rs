@@ -38,19 +38,30 @@ pub use http::{AppState, app};
 
 /// A ClickHouse client for the configured server, without a default database.
 pub fn clickhouse_client(config: &Config) -> clickhouse::Client {
-    clickhouse::Client::default()
+    let client = clickhouse::Client::default()
         .with_url(&config.clickhouse.url)
         .with_user(&config.clickhouse.user)
         .with_password(&config.clickhouse.password)
-        .with_database(&config.clickhouse.database)
+        .with_database(&config.clickhouse.database);
+    match config.clickhouse.cluster {
+        // Inserts into the Distributed table return once the shards have the rows, so a
+        // confirmed insert is really stored.
+        Some(_) => client.with_setting("distributed_foreground_insert", "1"),
+        None => client,
+    }
 }
 
 /// Applies the collector's migrations (and the TTL, when configured).
 pub async fn migrate(config: &Config, client: &clickhouse::Client) -> anyhow::Result<()> {
     let layout = config.layout();
-    let applied = spoor_schema::migrate(client, "collector", &layout, spoor_schema::INGEST_MIGRATIONS)
-        .await
-        .with_context(|| format!("migrating ClickHouse at {}", config.clickhouse.url))?;
+    let applied = spoor_schema::migrate(
+        client,
+        "collector",
+        &layout,
+        spoor_schema::INGEST_MIGRATIONS,
+    )
+    .await
+    .with_context(|| format!("migrating ClickHouse at {}", config.clickhouse.url))?;
     if !applied.is_empty() {
         tracing::info!(versions = ?applied, "Applied migrations");
     }
@@ -136,7 +147,13 @@ impl Running {
         }
         // The last spool handle goes with the state; then the appender thread ends.
         drop(self.state);
-        let _ = tokio::task::spawn_blocking(move || self.spool_thread.join()).await;
+        let join = tokio::task::spawn_blocking(move || self.spool_thread.join());
+        if tokio::time::timeout(std::time::Duration::from_secs(10), join)
+            .await
+            .is_err()
+        {
+            tracing::warn!("The spool is still in use; its last records are synced already");
+        }
     }
 }
 

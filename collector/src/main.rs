@@ -3,6 +3,9 @@ use spoor_collector::config::LogFormat;
 use spoor_collector::{Cli, Config};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::load(Cli::parse())?;

@@ -105,8 +105,7 @@ impl Metrics {
             "Latency of successful ClickHouse inserts",
             insert_seconds.clone(),
         );
-        let batch_rows: HistogramFamily<TableLabels> =
-            Family::new_with_constructor(rows_histogram);
+        let batch_rows: HistogramFamily<TableLabels> = Family::new_with_constructor(rows_histogram);
         registry.register(
             "clickhouse_batch_rows",
             "Rows per ClickHouse insert",

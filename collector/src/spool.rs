@@ -71,7 +71,9 @@ fn read_frame(reader: &mut impl Read) -> io::Result<Option<(Frame, usize)>> {
             n => got += n,
         }
     }
-    let word = |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+    let word = |at: usize| {
+        u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
     let long = |at: usize| {
         let mut b = [0u8; 8];
         b.copy_from_slice(&header[at..at + 8]);
@@ -79,7 +81,10 @@ fn read_frame(reader: &mut impl Read) -> io::Result<Option<(Frame, usize)>> {
     };
     let len = word(0) as usize;
     if len > MAX_FRAME {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
     }
     let crc = word(4);
     let kind = header[8];
@@ -91,13 +96,21 @@ fn read_frame(reader: &mut impl Read) -> io::Result<Option<(Frame, usize)>> {
     hasher.update(&header[8..]);
     hasher.update(&payload);
     if hasher.finalize() != crc {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "checksum mismatch"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "checksum mismatch",
+        ));
     }
     let frame = match kind {
         KIND_DATA => Frame::Data { seq, payload },
         KIND_SEAL => Frame::Seal { first, last: seq },
         KIND_COMMIT => Frame::Commit { last: seq },
-        _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "unknown frame kind")),
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unknown frame kind",
+            ));
+        }
     };
     Ok(Some((frame, HEADER + len)))
 }
@@ -108,7 +121,10 @@ fn segment_name(first_seq: u64) -> String {
 
 fn segment_first_seq(path: &Path) -> Option<u64> {
     let name = path.file_name()?.to_str()?;
-    name.strip_prefix("seg-")?.strip_suffix(".wal")?.parse().ok()
+    name.strip_prefix("seg-")?
+        .strip_suffix(".wal")?
+        .parse()
+        .ok()
 }
 
 /// Segment files in order.
@@ -194,7 +210,10 @@ fn recover(dir: &Path) -> io::Result<Recovered> {
         r.segments.push((path, max_ref));
     }
     r.pending = data.into_iter().filter(|(s, _)| *s > r.committed).collect();
-    r.seals = seals.into_iter().filter(|(_, last)| *last > r.committed).collect();
+    r.seals = seals
+        .into_iter()
+        .filter(|(_, last)| *last > r.committed)
+        .collect();
     r.seals.sort();
     r.seals.dedup();
     Ok(r)
@@ -524,7 +543,9 @@ impl<T> Appender<T> {
             replies.push((seq, reply));
         }
         self.shared.pending_bytes.fetch_add(added, Ordering::SeqCst);
-        self.shared.pending_records.fetch_add(count, Ordering::SeqCst);
+        self.shared
+            .pending_records
+            .fetch_add(count, Ordering::SeqCst);
         // Only after the in-memory hand-off, so a writer that sees the new durable seq finds
         // either the record in its queue or a gap it fills from disk.
         self.shared
@@ -545,11 +566,9 @@ impl<T> Appender<T> {
             .current
             .as_ref()
             .is_some_and(|c| c.bytes >= self.segment_bytes);
-        if rotate {
-            if let Err(error) = self.start_segment() {
-                tracing::error!(error = %error, "Could not start a new spool segment");
-                self.shared.broken.store(true, Ordering::SeqCst);
-            }
+        if rotate && let Err(error) = self.start_segment() {
+            tracing::error!(error = %error, "Could not start a new spool segment");
+            self.shared.broken.store(true, Ordering::SeqCst);
         }
     }
 
@@ -587,7 +606,12 @@ impl DiskReader {
 
     /// Data records with `from <= seq <= to`, in order, at most `max_bytes` of payload (but at
     /// least one record). Stops early at the end of what is on disk.
-    pub fn read(&mut self, from: u64, to: u64, max_bytes: usize) -> io::Result<Vec<(u64, u64, Vec<u8>)>> {
+    pub fn read(
+        &mut self,
+        from: u64,
+        to: u64,
+        max_bytes: usize,
+    ) -> io::Result<Vec<(u64, u64, Vec<u8>)>> {
         let mut out = Vec::new();
         let mut total = 0usize;
         let segments = list_segments(&self.dir)?;
@@ -612,12 +636,8 @@ impl DiskReader {
             };
             file.seek(SeekFrom::Start(offset))?;
             let mut reader = BufReader::with_capacity(1 << 20, file);
-            loop {
-                let (frame, size) = match read_frame(&mut reader) {
-                    Ok(Some(f)) => f,
-                    // End of this segment (or an unfinished frame of the live one).
-                    Ok(None) | Err(_) => break,
-                };
+            // Until the end of this segment (or an unfinished frame of the live one).
+            while let Ok(Some((frame, size))) = read_frame(&mut reader) {
                 if let Frame::Data { seq, payload } = frame {
                     if seq > to {
                         self.cursor = Some((path.clone(), offset, seq));
@@ -696,11 +716,7 @@ mod tests {
         {
             let mut opened = open(dir.path());
             for i in 0..100u32 {
-                let seq = opened
-                    .spool
-                    .append(vec![i as u8; 100], i)
-                    .await
-                    .unwrap();
+                let seq = opened.spool.append(vec![i as u8; 100], i).await.unwrap();
                 assert_eq!(seq, u64::from(i) + 1);
                 let got = opened.appended.recv().await.unwrap();
                 assert_eq!((got.seq, got.value), (seq, i));
@@ -722,7 +738,10 @@ mod tests {
         // Records can be read back from disk, in bounded chunks.
         let mut reader = DiskReader::new(dir.path());
         let chunk = reader.read(61, 100, 250).unwrap();
-        assert_eq!(chunk.iter().map(|c| c.0).collect::<Vec<_>>(), vec![61, 62, 63]);
+        assert_eq!(
+            chunk.iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![61, 62, 63]
+        );
         let rest = reader.read(64, 100, 1 << 20).unwrap();
         assert_eq!(rest.len(), 37);
         assert_eq!(rest[0].2, vec![63u8; 100]);
@@ -768,6 +787,9 @@ mod tests {
         assert_eq!(seen, vec![1, 2]);
         let mut reader = DiskReader::new(dir.path());
         assert_eq!(reader.read(3, 5, 1 << 20).unwrap().len(), 3);
-        assert_eq!(opened.spool.shared.pending_records.load(Ordering::SeqCst), 5);
+        assert_eq!(
+            opened.spool.shared.pending_records.load(Ordering::SeqCst),
+            5
+        );
     }
 }

@@ -78,8 +78,12 @@ impl Store for SpoolStore {
     fn pending(&self) -> (u64, u64) {
         let shared = &self.spool.shared;
         (
-            shared.pending_bytes.load(std::sync::atomic::Ordering::Relaxed),
-            shared.pending_records.load(std::sync::atomic::Ordering::Relaxed),
+            shared
+                .pending_bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
+            shared
+                .pending_records
+                .load(std::sync::atomic::Ordering::Relaxed),
         )
     }
 }

@@ -23,7 +23,9 @@ use tokio::time::Instant;
 
 use crate::config::{EnrichConfig, WriterConfig};
 use crate::enrich::datetime;
-use crate::ingest::{IngestRecord, Ingested, MAX_REJECTED_RAW, build_rows, cap, context_of, decode_record};
+use crate::ingest::{
+    IngestRecord, Ingested, MAX_REJECTED_RAW, build_rows, cap, context_of, decode_record,
+};
 use crate::metrics::{Metrics, TableLabels};
 use crate::sink::{self, InsertError};
 use crate::spool::{Appended, DiskReader, Recovered, Spool};
@@ -126,7 +128,9 @@ impl Writer {
         }
         while let Some(batch) = run.collect().await {
             if !run.flush(batch).await {
-                tracing::warn!("Shutdown deadline reached; unsent batches stay in the spool for the next start");
+                tracing::warn!(
+                    "Shutdown deadline reached; unsent batches stay in the spool for the next start"
+                );
                 return;
             }
         }
@@ -135,13 +139,18 @@ impl Writer {
 }
 
 impl Run {
-    fn deadline(&self) -> Option<Instant> {
-        *self.shutdown.borrow()
+    /// The shutdown deadline, marking the signal as seen (so `changed` waits for a new one).
+    fn deadline(&mut self) -> Option<Instant> {
+        *self.shutdown.borrow_and_update()
     }
 
     /// Gathers the next batch; `None` when shutting down with nothing left.
     async fn collect(&mut self) -> Option<Batch> {
-        while self.seals.front().is_some_and(|&(_, last)| last < self.next_seq) {
+        while self
+            .seals
+            .front()
+            .is_some_and(|&(_, last)| last < self.next_seq)
+        {
             self.seals.pop_front();
         }
         let mut batch = Batch::new(self.next_seq);
@@ -184,7 +193,7 @@ impl Run {
             tokio::select! {
                 _ = appended => {}
                 _ = tokio::time::sleep_until(wake_at) => {}
-                _ = self.shutdown.changed() => {}
+                _ = shutdown_changed(&mut self.shutdown) => {}
             }
         }
     }
@@ -221,13 +230,20 @@ impl Run {
             }
         };
         if records.is_empty() {
-            tracing::error!(seq = from, "A durable spool record is missing from disk; skipping it");
+            tracing::error!(
+                seq = from,
+                "A durable spool record is missing from disk; skipping it"
+            );
             self.next_seq += 1;
             return;
         }
         for (seq, size, payload) in records {
             if seq != self.next_seq {
-                tracing::error!(expected = self.next_seq, found = seq, "Spool records missing from disk; skipping them");
+                tracing::error!(
+                    expected = self.next_seq,
+                    found = seq,
+                    "Spool records missing from disk; skipping them"
+                );
             }
             let ingested = self.derive(&payload);
             batch.add(seq, size, ingested);
@@ -258,19 +274,22 @@ impl Run {
     /// Seals, inserts and commits one batch. False when shutdown cut it short.
     async fn flush(&mut self, batch: Batch) -> bool {
         let spool = self.w.spool.clone();
-        if !batch.sealed {
-            if let Err(error) = spool.seal(batch.first, batch.last).await {
-                // Without the seal a replay may form a different insert; ReplacingMergeTree
-                // still collapses the duplicates.
-                tracing::warn!(error = %error, "Could not seal a batch in the spool");
-            }
+        if !batch.sealed
+            && let Err(error) = spool.seal(batch.first, batch.last).await
+        {
+            // Without the seal a replay may form a different insert; ReplacingMergeTree
+            // still collapses the duplicates.
+            tracing::warn!(error = %error, "Could not seal a batch in the spool");
         }
         let token = format!("{}-{}-{}", spool.shared.id, batch.first, batch.last);
         let mut rejected = batch.rejected;
         if !self.insert_events(&batch.rows, &token, &mut rejected).await {
             return false;
         }
-        match self.insert_retrying("events_rejected", &rejected, &token).await {
+        match self
+            .insert_retrying("events_rejected", &rejected, &token)
+            .await
+        {
             Ok(()) => {}
             Err(Stop::ShuttingDown) => return false,
             Err(Stop::BadData { code, message }) => {
@@ -279,14 +298,29 @@ impl Run {
         }
         spool.commit(batch.last).await;
         let shared = &spool.shared;
-        shared.pending_bytes.fetch_sub(batch.spool_bytes.min(shared.pending_bytes.load(Ordering::SeqCst)), Ordering::SeqCst);
-        shared.pending_records.fetch_sub(batch.records.min(shared.pending_records.load(Ordering::SeqCst)), Ordering::SeqCst);
+        shared.pending_bytes.fetch_sub(
+            batch
+                .spool_bytes
+                .min(shared.pending_bytes.load(Ordering::SeqCst)),
+            Ordering::SeqCst,
+        );
+        shared.pending_records.fetch_sub(
+            batch
+                .records
+                .min(shared.pending_records.load(Ordering::SeqCst)),
+            Ordering::SeqCst,
+        );
         true
     }
 
     /// Inserts event rows; rows ClickHouse refuses as bad data are found by bisection and
     /// moved to `rejected`. False when shutdown cut it short.
-    async fn insert_events(&mut self, rows: &[EventRow], token: &str, rejected: &mut Vec<RejectedRow>) -> bool {
+    async fn insert_events(
+        &mut self,
+        rows: &[EventRow],
+        token: &str,
+        rejected: &mut Vec<RejectedRow>,
+    ) -> bool {
         let mut stack = vec![(0usize, rows.len(), token.to_owned())];
         while let Some((lo, hi, token)) = stack.pop() {
             match self.insert_retrying("events", &rows[lo..hi], &token).await {
@@ -321,41 +355,64 @@ impl Run {
         loop {
             attempt += 1;
             let started = std::time::Instant::now();
-            let result = match tokio::time::timeout(INSERT_TIMEOUT, sink::insert(&self.w.client, table, rows, token)).await {
+            let result = match tokio::time::timeout(
+                INSERT_TIMEOUT,
+                sink::insert(&self.w.client, table, rows, token),
+            )
+            .await
+            {
                 Ok(result) => result,
                 Err(_) => Err(InsertError::Retryable("insert timed out".into())),
             };
             match result {
                 Ok(()) => {
                     let m = &self.w.metrics;
-                    m.insert_seconds.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
-                    m.batch_rows.get_or_create(&labels).observe(rows.len() as f64);
-                    m.rows_inserted.get_or_create(&labels).inc_by(rows.len() as u64);
+                    m.insert_seconds
+                        .get_or_create(&labels)
+                        .observe(started.elapsed().as_secs_f64());
+                    m.batch_rows
+                        .get_or_create(&labels)
+                        .observe(rows.len() as f64);
+                    m.rows_inserted
+                        .get_or_create(&labels)
+                        .inc_by(rows.len() as u64);
                     if attempt > 1 {
-                        tracing::info!(table, attempt, rows = rows.len(), "ClickHouse insert succeeded after retries");
+                        tracing::info!(
+                            table,
+                            attempt,
+                            rows = rows.len(),
+                            "ClickHouse insert succeeded after retries"
+                        );
                     }
                     return Ok(());
                 }
-                Err(InsertError::BadData { code, message }) => return Err(Stop::BadData { code, message }),
+                Err(InsertError::BadData { code, message }) => {
+                    return Err(Stop::BadData { code, message });
+                }
                 Err(InsertError::Retryable(message)) => {
                     self.w.metrics.insert_retries.get_or_create(&labels).inc();
                     // Full jitter over [backoff/2, backoff].
                     let sleep = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
                     tracing::warn!(table, attempt, rows = rows.len(), retry_in_ms = sleep.as_millis() as u64, error = %message, "ClickHouse insert failed; retrying");
                     let wake = Instant::now() + sleep;
-                    if let Some(deadline) = self.deadline() {
-                        if wake >= deadline {
-                            return Err(Stop::ShuttingDown);
-                        }
+                    if self.deadline().is_some_and(|deadline| wake >= deadline) {
+                        return Err(Stop::ShuttingDown);
                     }
                     tokio::select! {
                         _ = tokio::time::sleep_until(wake) => {}
-                        _ = self.shutdown.changed() => {}
+                        _ = shutdown_changed(&mut self.shutdown) => {}
                     }
                     backoff = (backoff * 2).min(self.w.config.retry_max);
                 }
             }
         }
+    }
+}
+
+/// Resolves when the shutdown signal changes; never if its sender is gone.
+async fn shutdown_changed(signal: &mut ShutdownSignal) {
+    if signal.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -367,7 +424,10 @@ fn refused_row(row: &EventRow, code: u32, message: &str) -> RejectedRow {
         event_id: row.event_id.to_string(),
         reason: "clickhouse_rejected".into(),
         message: cap(format!("ClickHouse code {code}: {message}"), 4096),
-        raw: cap(serde_json::to_string(row).unwrap_or_default(), MAX_REJECTED_RAW),
+        raw: cap(
+            serde_json::to_string(row).unwrap_or_default(),
+            MAX_REJECTED_RAW,
+        ),
     }
 }
 

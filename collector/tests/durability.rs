@@ -44,12 +44,26 @@ async fn clickhouse_outage_during_50k_events_loses_and_duplicates_nothing() {
     assert_eq!(acked.len(), 50_000);
     assert!(acked_during_outage > 0, "the outage must overlap the load");
     assert!(
-        metric(&c.url, "spoor_collector_clickhouse_insert_retries_total{table=\"events\"}").await > 0.0,
+        metric(
+            &c.url,
+            "spoor_collector_clickhouse_insert_retries_total{table=\"events\"}"
+        )
+        .await
+            > 0.0,
         "the writer must have felt the outage"
     );
 
-    wait_for_count(&c.ch, "SELECT count() FROM events FINAL", 50_000, Duration::from_secs(300)).await;
-    assert_eq!(count(&c.ch, "SELECT uniqExact(event_id) FROM events").await, 50_000);
+    wait_for_count(
+        &c.ch,
+        "SELECT count() FROM events FINAL",
+        50_000,
+        Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(
+        count(&c.ch, "SELECT uniqExact(event_id) FROM events").await,
+        50_000
+    );
     // Not even transient duplicates: retried inserts were deduplicated by their token.
     assert_eq!(count(&c.ch, "SELECT count() FROM events").await, 50_000);
     let stored = stored_ids(&c.ch).await;
@@ -73,12 +87,24 @@ async fn same_batch_three_times_is_counted_once() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    wait_for_count(&c.ch, "SELECT count() FROM events FINAL", 50, Duration::from_secs(20)).await;
+    wait_for_count(
+        &c.ch,
+        "SELECT count() FROM events FINAL",
+        50,
+        Duration::from_secs(20),
+    )
+    .await;
     // Wait until all three copies are in, then check every reading rule.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(count(&c.ch, "SELECT count() FROM events FINAL").await, 50);
-    assert_eq!(count(&c.ch, "SELECT uniqExact(event_id) FROM events").await, 50);
-    c.ch.query("OPTIMIZE TABLE events FINAL").execute().await.unwrap();
+    assert_eq!(
+        count(&c.ch, "SELECT uniqExact(event_id) FROM events").await,
+        50
+    );
+    c.ch.query("OPTIMIZE TABLE events FINAL")
+        .execute()
+        .await
+        .unwrap();
     assert_eq!(count(&c.ch, "SELECT count() FROM events").await, 50);
     c.stop().await;
 }
@@ -108,10 +134,26 @@ async fn rows_clickhouse_refuses_go_to_events_rejected() {
         .unwrap();
     assert_eq!(r.status(), 200);
     wait_for_count(&c.ch, "SELECT count() FROM events_rejected WHERE reason = 'clickhouse_rejected' AND position(raw, 'poison-7f3a9c') > 0", 1, Duration::from_secs(30)).await;
-    wait_for_count(&c.ch, "SELECT count() FROM events FINAL", 9, Duration::from_secs(30)).await;
-    assert_eq!(count(&c.ch, "SELECT count() FROM events WHERE name = 'poison-7f3a9c'").await, 0);
+    wait_for_count(
+        &c.ch,
+        "SELECT count() FROM events FINAL",
+        9,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        count(
+            &c.ch,
+            "SELECT count() FROM events WHERE name = 'poison-7f3a9c'"
+        )
+        .await,
+        0
+    );
     // Bad data is never retried.
-    assert_eq!(metric(&c.url, "spoor_collector_clickhouse_insert_retries_total").await, 0.0);
+    assert_eq!(
+        metric(&c.url, "spoor_collector_clickhouse_insert_retries_total").await,
+        0.0
+    );
     c.stop().await;
 }
 
@@ -121,10 +163,21 @@ async fn graceful_shutdown_drains_the_spool() {
     let mut options = Options::new("drain");
     options.toml = "[writer]\nmax_wait_ms = 600000\nmax_rows = 1000000\n".into();
     let c = TestCollector::start(&options).await;
-    let acked = send_load(&c.url, gzip_batches(20, 50), 4, false, Arc::new(AtomicUsize::new(0))).await;
+    let acked = send_load(
+        &c.url,
+        gzip_batches(20, 50),
+        4,
+        false,
+        Arc::new(AtomicUsize::new(0)),
+    )
+    .await;
     assert_eq!(acked.len(), 1000);
     let ch = c.ch.clone();
-    assert_eq!(count(&ch, "SELECT count() FROM events").await, 0, "held by the writer");
+    assert_eq!(
+        count(&ch, "SELECT count() FROM events").await,
+        0,
+        "held by the writer"
+    );
     c.stop().await;
     assert_eq!(count(&ch, "SELECT count() FROM events FINAL").await, 1000);
 }
@@ -138,7 +191,14 @@ async fn spool_is_replayed_on_start() {
     options.toml.push_str("[http]\nshutdown_grace_secs = 0\n");
     let c = TestCollector::start(&options).await;
     proxy.cut();
-    let acked = send_load(&c.url, gzip_batches(30, 50), 4, false, Arc::new(AtomicUsize::new(0))).await;
+    let acked = send_load(
+        &c.url,
+        gzip_batches(30, 50),
+        4,
+        false,
+        Arc::new(AtomicUsize::new(0)),
+    )
+    .await;
     assert_eq!(acked.len(), 1500);
     let ch = c.ch.clone();
     c.stop().await;
@@ -146,7 +206,13 @@ async fn spool_is_replayed_on_start() {
 
     proxy.restore();
     let c = TestCollector::start(&options).await;
-    wait_for_count(&ch, "SELECT count() FROM events FINAL", 1500, Duration::from_secs(60)).await;
+    wait_for_count(
+        &ch,
+        "SELECT count() FROM events FINAL",
+        1500,
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(stored_ids(&ch).await, acked.into_iter().collect());
     assert!(metric(&c.url, "spoor_collector_spool_replayed_records_total").await >= 30.0);
     c.stop().await;

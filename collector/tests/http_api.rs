@@ -48,8 +48,20 @@ async fn sdk_style_gzip_text_plain_batch_is_stored_and_enriched() {
         body["rejected"],
         serde_json::json!([{"event_id": "not-a-uuid", "reason": "invalid_event_id", "message": "event_id must be a UUID"}])
     );
-    wait_for_count(&c.ch, "SELECT count() FROM events FINAL", 3, Duration::from_secs(20)).await;
-    wait_for_count(&c.ch, "SELECT count() FROM events_rejected", 1, Duration::from_secs(20)).await;
+    wait_for_count(
+        &c.ch,
+        "SELECT count() FROM events FINAL",
+        3,
+        Duration::from_secs(20),
+    )
+    .await;
+    wait_for_count(
+        &c.ch,
+        "SELECT count() FROM events_rejected",
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
 
     #[derive(clickhouse::Row, serde::Deserialize, Debug)]
     struct Enriched {
@@ -62,13 +74,12 @@ async fn sdk_style_gzip_text_plain_batch_is_stored_and_enriched() {
         ip: String,
         source: String,
     }
-    let row: Enriched = c
-        .ch
-        .query("SELECT ?fields FROM events WHERE event_id = ?")
-        .bind(ids[0])
-        .fetch_one()
-        .await
-        .unwrap();
+    let row: Enriched =
+        c.ch.query("SELECT ?fields FROM events WHERE event_id = ?")
+            .bind(ids[0])
+            .fetch_one()
+            .await
+            .unwrap();
     assert_eq!(row.project_id, "test");
     assert!(!row.url.contains("token="), "{}", row.url);
     assert_eq!(row.utm_source, "newsletter");
@@ -99,7 +110,10 @@ async fn send_beacon_body_key_and_content_encoding_variants() {
             .unwrap(),
     )
     .await;
-    assert_eq!((status, body["accepted"].clone()), (StatusCode::OK, 2.into()));
+    assert_eq!(
+        (status, body["accepted"].clone()),
+        (StatusCode::OK, 2.into())
+    );
 
     // A backend client: Content-Encoding gzip and deflate, the key in a header.
     let (_, body) = page_views(2);
@@ -130,7 +144,13 @@ async fn send_beacon_body_key_and_content_encoding_variants() {
     )
     .await;
     assert_eq!(status, 200);
-    wait_for_count(&c.ch, "SELECT count() FROM events FINAL", 6, Duration::from_secs(20)).await;
+    wait_for_count(
+        &c.ch,
+        "SELECT count() FROM events FINAL",
+        6,
+        Duration::from_secs(20),
+    )
+    .await;
     assert_eq!(
         count(&c.ch, "SELECT count() FROM events WHERE source = 'server'").await,
         2
@@ -148,26 +168,106 @@ async fn every_error_status() {
     let post = |path: &str| http().post(format!("{}{path}", c.url));
     let (_, good) = page_views(2);
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
-        ("not json", post("/v1/batch?key=pk_any").body("hello"), 400, "not a Spoor batch"),
-        ("wrong version", post("/v1/batch?key=pk_any").body(r#"{"v":9,"sent_at":"x","events":[]}"#), 400, "version 9"),
-        ("bad gzip", post("/v1/batch?key=pk_any&compression=gzip").body("nope"), 400, "not valid gzip"),
-        ("no key", post("/v1/batch").body(good.clone()), 401, "no write key"),
-        ("unknown key", post("/v1/batch?key=pk_nope").body(good.clone()), 401, "unknown write key"),
-        ("unknown key in body", post("/v1/batch").body(good.replace("\"sent_at\"", "\"key\":\"pk_nope\",\"sent_at\"")), 401, "unknown write key"),
-        ("origin not allowed", post("/v1/batch?key=pk_test").header("origin", "https://evil.example").body(good.clone()), 403, "origin https://evil.example is not allowed"),
-        ("secret key from a browser", post("/v1/batch").header("x-spoor-key", "sk_test").header("origin", "https://shop.example").body(good.clone()), 403, "never be used from a browser"),
-        ("secret key in the URL", post("/v1/batch?key=sk_test").body(good.clone()), 403, "only in the Authorization"),
-        ("declared too large", post("/v1/batch?key=pk_any").body(vec![b' '; 30_000]), 413, "larger than 20000 bytes"),
-        ("gzip bomb", post("/v1/batch?key=pk_any&compression=gzip").body(gzip_best(&vec![b' '; 16 << 20])), 413, "decompressed body is larger than 100000"),
-        ("too many events", post("/v1/batch?key=pk_any").body(page_views(21).1), 413, "21 events; at most 20"),
-        ("unsupported encoding", post("/v1/batch?key=pk_any").header("content-encoding", "br").body(good.clone()), 415, "not supported"),
-        ("single event not json", post("/v1/event?key=pk_any").body("[1,"), 400, "not one JSON event"),
+        (
+            "not json",
+            post("/v1/batch?key=pk_any").body("hello"),
+            400,
+            "not a Spoor batch",
+        ),
+        (
+            "wrong version",
+            post("/v1/batch?key=pk_any").body(r#"{"v":9,"sent_at":"x","events":[]}"#),
+            400,
+            "version 9",
+        ),
+        (
+            "bad gzip",
+            post("/v1/batch?key=pk_any&compression=gzip").body("nope"),
+            400,
+            "not valid gzip",
+        ),
+        (
+            "no key",
+            post("/v1/batch").body(good.clone()),
+            401,
+            "no write key",
+        ),
+        (
+            "unknown key",
+            post("/v1/batch?key=pk_nope").body(good.clone()),
+            401,
+            "unknown write key",
+        ),
+        (
+            "unknown key in body",
+            post("/v1/batch").body(good.replace("\"sent_at\"", "\"key\":\"pk_nope\",\"sent_at\"")),
+            401,
+            "unknown write key",
+        ),
+        (
+            "origin not allowed",
+            post("/v1/batch?key=pk_test")
+                .header("origin", "https://evil.example")
+                .body(good.clone()),
+            403,
+            "origin https://evil.example is not allowed",
+        ),
+        (
+            "secret key from a browser",
+            post("/v1/batch")
+                .header("x-spoor-key", "sk_test")
+                .header("origin", "https://shop.example")
+                .body(good.clone()),
+            403,
+            "never be used from a browser",
+        ),
+        (
+            "secret key in the URL",
+            post("/v1/batch?key=sk_test").body(good.clone()),
+            403,
+            "only in the Authorization",
+        ),
+        (
+            "declared too large",
+            post("/v1/batch?key=pk_any").body(vec![b' '; 30_000]),
+            413,
+            "larger than 20000 bytes",
+        ),
+        (
+            "gzip bomb",
+            post("/v1/batch?key=pk_any&compression=gzip").body(gzip_best(&vec![b' '; 16 << 20])),
+            413,
+            "decompressed body is larger than 100000",
+        ),
+        (
+            "too many events",
+            post("/v1/batch?key=pk_any").body(page_views(21).1),
+            413,
+            "21 events; at most 20",
+        ),
+        (
+            "unsupported encoding",
+            post("/v1/batch?key=pk_any")
+                .header("content-encoding", "br")
+                .body(good.clone()),
+            415,
+            "not supported",
+        ),
+        (
+            "single event not json",
+            post("/v1/event?key=pk_any").body("[1,"),
+            400,
+            "not one JSON event",
+        ),
     ];
     for (name, request, status, message) in cases {
         let (got, body) = json(request.send().await.unwrap()).await;
         assert_eq!(got.as_u16(), status, "{name}: {body}");
         let text = body["message"].as_str().unwrap_or_default();
-        assert!(text.contains(message), "{name}: {text:?} should contain {message:?}");
+        assert!(
+            text.contains(message),
+            "{name}: {text:?} should contain {message:?}"
+        );
     }
     // Streamed without Content-Length: refused once it passes the cap.
     let (status, text) = chunked_post(&c.url, "/v1/batch?key=pk_any", 30_000).await;
@@ -199,7 +299,11 @@ async fn chunked_post(base: &str, path: &str, total: usize) -> (u16, String) {
     let mut response = Vec::new();
     let _ = s.read_to_end(&mut response).await;
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     (status, text)
 }
 
@@ -222,7 +326,11 @@ async fn rate_limit_is_429_with_retry_after() {
     assert_eq!(send().await.status(), 200);
     let limited = send().await;
     assert_eq!(limited.status(), 429);
-    let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=10).contains(&retry_after), "{retry_after}");
     c.stop().await;
 }
@@ -232,7 +340,9 @@ async fn spool_above_high_water_is_503_and_not_ready() {
     let proxy = Proxy::start().await;
     let mut options = Options::new("high_water");
     options.clickhouse_url = proxy.url.clone();
-    options.toml.push_str("[spool]\nhigh_water_bytes = 1000\n[http]\nretry_after_secs = 7\nshutdown_grace_secs = 0\n");
+    options.toml.push_str(
+        "[spool]\nhigh_water_bytes = 1000\n[http]\nretry_after_secs = 7\nshutdown_grace_secs = 0\n",
+    );
     let c = TestCollector::start(&options).await;
     proxy.cut();
     // The first batch is taken (the spool is empty), the next ones find it above the mark.
@@ -249,14 +359,34 @@ async fn spool_above_high_water_is_503_and_not_ready() {
     assert_eq!(full.status(), 503);
     assert_eq!(full.headers()["retry-after"], "7");
     let (_, body) = json(full).await;
-    assert!(body["message"].as_str().unwrap().contains("spool is full"), "{body}");
-    let ready = http().get(format!("{}/readyz", c.url)).send().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("spool is full"),
+        "{body}"
+    );
+    let ready = http()
+        .get(format!("{}/readyz", c.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
     // ClickHouse back: the spool drains and the collector takes batches again.
     proxy.restore();
-    wait_for_count(&c.ch, "SELECT count() FROM events FINAL", 5, Duration::from_secs(30)).await;
+    wait_for_count(
+        &c.ch,
+        "SELECT count() FROM events FINAL",
+        5,
+        Duration::from_secs(30),
+    )
+    .await;
     for _ in 0..100 {
-        if http().get(format!("{}/readyz", c.url)).send().await.unwrap().status() == 200 {
+        if http()
+            .get(format!("{}/readyz", c.url))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -270,17 +400,35 @@ async fn cors_preflight_echoes_allowed_origins_only() {
     let c = TestCollector::start(&Options::new("cors")).await;
     let preflight = |query: &str, origin: &str| {
         http()
-            .request(reqwest::Method::OPTIONS, format!("{}/v1/batch{query}", c.url))
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/v1/batch{query}", c.url),
+            )
             .header("origin", origin)
             .header("access-control-request-method", "POST")
             .header("access-control-request-headers", "content-type")
             .send()
     };
-    let ok = preflight("?key=pk_test", "https://shop.example").await.unwrap();
+    let ok = preflight("?key=pk_test", "https://shop.example")
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 204);
-    assert_eq!(ok.headers()["access-control-allow-origin"], "https://shop.example");
-    assert!(ok.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
-    assert!(ok.headers()["access-control-allow-headers"].to_str().unwrap().contains("content-type"));
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    assert!(
+        ok.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert!(
+        ok.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("content-type")
+    );
 
     for (query, origin) in [
         ("?key=pk_test", "https://evil.example"),
@@ -289,11 +437,19 @@ async fn cors_preflight_echoes_allowed_origins_only() {
     ] {
         let denied = preflight(query, origin).await.unwrap();
         assert_eq!(denied.status(), 403, "{query} {origin}");
-        assert!(denied.headers().get("access-control-allow-origin").is_none());
+        assert!(
+            denied
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none()
+        );
     }
     // Without a key in the URL (header key to follow): allowed if some public key allows it.
     let any = preflight("", "https://whatever.example").await.unwrap();
-    assert_eq!(any.headers()["access-control-allow-origin"], "https://whatever.example");
+    assert_eq!(
+        any.headers()["access-control-allow-origin"],
+        "https://whatever.example"
+    );
     c.stop().await;
 }
 
@@ -311,7 +467,11 @@ async fn single_event_pixel_health_and_metrics() {
             .unwrap(),
     )
     .await;
-    assert_eq!((status.as_u16(), body["accepted"].clone()), (200, 1.into()), "{body}");
+    assert_eq!(
+        (status.as_u16(), body["accepted"].clone()),
+        (200, 1.into()),
+        "{body}"
+    );
 
     let pixel = http()
         .get(format!(
@@ -334,15 +494,44 @@ async fn single_event_pixel_health_and_metrics() {
         .unwrap();
     assert_eq!(foreign.status(), 403);
 
-    wait_for_count(&c.ch, "SELECT count() FROM events FINAL", 2, Duration::from_secs(20)).await;
+    wait_for_count(
+        &c.ch,
+        "SELECT count() FROM events FINAL",
+        2,
+        Duration::from_secs(20),
+    )
+    .await;
     assert_eq!(
         count(&c.ch, "SELECT count() FROM events WHERE path = '/nojs' AND utm_source = 'print' AND startsWith(anonymous_id, 'px-')").await,
         1
     );
 
-    assert_eq!(http().get(format!("{}/healthz", c.url)).send().await.unwrap().status(), 200);
-    assert_eq!(http().get(format!("{}/readyz", c.url)).send().await.unwrap().status(), 200);
-    let metrics = http().get(format!("{}/metrics", c.url)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        http()
+            .get(format!("{}/healthz", c.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http()
+            .get(format!("{}/readyz", c.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let metrics = http()
+        .get(format!("{}/metrics", c.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for needle in [
         "spoor_collector_http_requests_total{endpoint=\"event\",status=\"200\"} 1",
         "spoor_collector_http_requests_total{endpoint=\"pixel\",status=\"403\"} 1",

@@ -33,10 +33,11 @@ fn spawn_collector(config: &std::path::Path, port: u16) -> Child {
 
 async fn wait_healthy(url: &str, child: &mut Child) {
     for _ in 0..300 {
-        if let Ok(r) = reqwest::get(format!("{url}/healthz")).await {
-            if r.status() == 200 {
-                return;
-            }
+        if reqwest::get(format!("{url}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("spoor-collector exited at start: {status}");
@@ -63,7 +64,9 @@ async fn sigkill_mid_load_loses_no_acknowledged_event() {
     let acked_events = Arc::new(AtomicUsize::new(0));
     let load = {
         let (url, acked_events) = (url.clone(), acked_events.clone());
-        tokio::spawn(async move { send_load(&url, gzip_batches(1000, 50), 8, false, acked_events).await })
+        tokio::spawn(async move {
+            send_load(&url, gzip_batches(1000, 50), 8, false, acked_events).await
+        })
     };
     while acked_events.load(Ordering::SeqCst) < 15_000 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -72,7 +75,11 @@ async fn sigkill_mid_load_loses_no_acknowledged_event() {
     child.wait().unwrap();
     let acked: HashSet<_> = load.await.unwrap().into_iter().collect();
     eprintln!("{} events acknowledged before SIGKILL", acked.len());
-    assert!(acked.len() >= 15_000 && acked.len() < 50_000, "{}", acked.len());
+    assert!(
+        acked.len() >= 15_000 && acked.len() < 50_000,
+        "{}",
+        acked.len()
+    );
 
     let mut child = spawn_collector(&config, port);
     wait_healthy(&url, &mut child).await;
@@ -84,7 +91,10 @@ async fn sigkill_mid_load_loses_no_acknowledged_event() {
         if missing == 0 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{missing} acknowledged events missing after restart");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{missing} acknowledged events missing after restart"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let replayed = metric(&url, "spoor_collector_spool_replayed_records_total").await;

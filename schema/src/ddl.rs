@@ -30,12 +30,12 @@ impl Layout {
                 self.database
             ));
         }
-        if let Some(cluster) = &self.cluster {
-            if !is_identifier(cluster) {
-                return Err(format!(
-                    "cluster name {cluster:?} must match [A-Za-z_][A-Za-z0-9_]*"
-                ));
-            }
+        if let Some(cluster) = &self.cluster
+            && !is_identifier(cluster)
+        {
+            return Err(format!(
+                "cluster name {cluster:?} must match [A-Za-z_][A-Za-z0-9_]*"
+            ));
         }
         Ok(())
     }

@@ -56,7 +56,10 @@ pub fn clickhouse(db: &str) -> clickhouse::Client {
 }
 
 pub async fn count(ch: &clickhouse::Client, sql: &str) -> u64 {
-    ch.query(sql).fetch_one::<u64>().await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    ch.query(sql)
+        .fetch_one::<u64>()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// Polls `sql` until it returns `expected` (or fails the test after `timeout`).
@@ -64,10 +67,8 @@ pub async fn wait_for_count(ch: &clickhouse::Client, sql: &str, expected: u64, t
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let got = ch.query(sql).fetch_one::<u64>().await;
-        if let Ok(got) = &got {
-            if *got == expected {
-                return;
-            }
+        if got.as_ref().is_ok_and(|got| *got == expected) {
+            return;
         }
         if tokio::time::Instant::now() > deadline {
             panic!("{sql}: expected {expected}, last got {got:?} after {timeout:?}");
@@ -143,6 +144,12 @@ impl Options {
     }
 }
 
+impl Drop for Options {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.spool_dir);
+    }
+}
+
 /// A collector served on 127.0.0.1:0 inside the test process.
 pub struct TestCollector {
     pub url: String,
@@ -209,7 +216,11 @@ impl Proxy {
             target_url.host_str().unwrap(),
             target_url.port_or_known_default().unwrap()
         );
-        let target: SocketAddr = tokio::net::lookup_host(target).await.unwrap().next().unwrap();
+        let target: SocketAddr = tokio::net::lookup_host(target)
+            .await
+            .unwrap()
+            .next()
+            .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let open = Arc::new(AtomicBool::new(true));
@@ -225,7 +236,8 @@ impl Proxy {
                     }
                     let task = tokio::spawn(async move {
                         if let Ok(mut outbound) = TcpStream::connect(target).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                         }
                     });
                     connections.lock().unwrap().push(task);
@@ -283,7 +295,10 @@ pub fn event(id: &uuid::Uuid, kind: &str, n: usize) -> serde_json::Value {
             e["click"] = serde_json::json!({ "tag": "a", "text": "Add to cart", "href": "/cart", "selector": "#add" })
         }
         "track" => e["name"] = serde_json::json!("order_completed"),
-        "search" => e["search"] = serde_json::json!({ "query": "shoes", "results_count": 12, "source": "url" }),
+        "search" => {
+            e["search"] =
+                serde_json::json!({ "query": "shoes", "results_count": 12, "source": "url" })
+        }
         _ => {}
     }
     e
@@ -296,7 +311,11 @@ pub fn batch(events: &[serde_json::Value]) -> String {
 /// `n` fresh page views and their ids.
 pub fn page_views(n: usize) -> (Vec<uuid::Uuid>, String) {
     let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::new_v4()).collect();
-    let events: Vec<_> = ids.iter().enumerate().map(|(i, id)| event(id, "page_view", i)).collect();
+    let events: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| event(id, "page_view", i))
+        .collect();
     (ids, batch(&events))
 }
 
@@ -407,7 +426,12 @@ pub async fn stored_ids(ch: &clickhouse::Client) -> std::collections::HashSet<uu
 
 /// A metric's value from the Prometheus text, 0 when absent.
 pub async fn metric(base: &str, line_prefix: &str) -> f64 {
-    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines()
         .find(|l| l.starts_with(line_prefix))
         .and_then(|l| l.rsplit(' ').next())
@@ -435,10 +459,11 @@ impl BadDataProxy {
             async move {
                 let (parts, body) = req.into_parts();
                 let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                let query: String = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-                    .filter(|(k, _)| k == "query")
-                    .map(|(_, v)| v.into_owned())
-                    .collect();
+                let query: String =
+                    url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                        .filter(|(k, _)| k == "query")
+                        .map(|(_, v)| v.into_owned())
+                        .collect();
                 let poisoned = body.windows(poison.len()).any(|w| w == poison.as_bytes());
                 if query.starts_with("INSERT INTO `events`") && poisoned {
                     return (
@@ -448,7 +473,11 @@ impl BadDataProxy {
                     )
                         .into_response();
                 }
-                let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
                 let mut forward = http.request(parts.method.clone(), format!("{target}{path}"));
                 for (name, value) in &parts.headers {
                     if name != "host" && name != "content-length" {
@@ -458,11 +487,15 @@ impl BadDataProxy {
                 let answer = forward.body(body).send().await.unwrap();
                 let mut response = Response::builder().status(answer.status());
                 for (name, value) in answer.headers() {
-                    if !["content-length", "transfer-encoding", "connection"].contains(&name.as_str()) {
+                    if !["content-length", "transfer-encoding", "connection"]
+                        .contains(&name.as_str())
+                    {
                         response = response.header(name, value);
                     }
                 }
-                response.body(axum::body::Body::from(answer.bytes().await.unwrap())).unwrap()
+                response
+                    .body(axum::body::Body::from(answer.bytes().await.unwrap()))
+                    .unwrap()
             }
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
