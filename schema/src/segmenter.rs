@@ -66,19 +66,24 @@ pub const IDENTITY_CHANGES: Table = Table {
 /// One row per SDK session.
 pub const SESSIONS: Table = Table {
     name: "sessions",
-    comment: "Spoor segmenter: one row per session (SDK session id), attributed to the UTC day it started. Read with FINAL.",
+    comment: "Spoor segmenter: one row per session (SDK session id), attributed to the UTC day it started. A session that changes is deleted and re-inserted.",
     columns: &[
         col!(project_id, "LowCardinality(String)", "Project"),
         col!(session_id, "String", "Session id from the SDK"),
         col!(
             anonymous_id,
             "String",
-            "Anonymous id of the session's first event"
+            "Anonymous id of the session (the smallest, if it changed)"
         ),
         col!(
             user_id,
             "String",
             "Latest user id seen in the session, empty if none"
+        ),
+        col!(
+            person_id,
+            "String",
+            "Person the session counts for: the identity rule applied when the session was last aggregated (re-aggregated when the identity changes)"
         ),
         col!(
             started_at,
@@ -134,43 +139,38 @@ pub const SESSIONS: Table = Table {
         col!(
             device_class,
             "LowCardinality(String)",
-            "Device class of the first event"
+            "Device class at the first page view"
         ),
         col!(
             browser,
             "LowCardinality(String)",
-            "Browser of the first event"
+            "Browser at the first page view"
         ),
         col!(
             os,
             "LowCardinality(String)",
-            "Operating system of the first event"
+            "Operating system at the first page view"
         ),
         col!(
             is_bounce,
             "Bool",
             "At most one page view and no click, search or track event"
         ),
-        col!(
-            version,
-            "UInt64",
-            "Run that computed the row; the highest wins"
-        ),
+        col!(version, "UInt64", "Run that computed the row"),
     ],
-    engine: Engine::ReplacingMergeTree {
-        version: Some("version"),
-    },
-    partition_by: None,
-    order_by: "(project_id, session_id)",
+    engine: Engine::MergeTree,
+    partition_by: Some("toYYYYMM(day)"),
+    order_by: "(project_id, day, session_id)",
     sharding_key: "cityHash64(project_id, anonymous_id)",
     settings: &[],
 };
 
-/// One row per (UTC day, anonymous id, user id): the compact history profiles and segments
-/// are computed from. Keyed by the raw ids, so identity changes never rewrite it.
+/// One row per (UTC day, anonymous id, user id): the compact history profiles, segments and
+/// reports are computed from. `person_id` applies the identity rule; the days of an anonymous id
+/// whose identity changes are re-aggregated, so it stays current.
 pub const ACTIVITY_DAILY: Table = Table {
     name: "activity_daily",
-    comment: "Spoor segmenter: per UTC day and (anonymous_id, user_id), what happened. Bots excluded, duplicates removed. Read person-resolved through the person_activity view.",
+    comment: "Spoor segmenter: per UTC day and (anonymous_id, user_id), what happened, with the person it counts for. Bots excluded, duplicates removed.",
     columns: &[
         col!(project_id, "LowCardinality(String)", "Project"),
         col!(day, "Date", "UTC day"),
@@ -180,11 +180,21 @@ pub const ACTIVITY_DAILY: Table = Table {
             "String",
             "User id on the events, empty before identify"
         ),
+        col!(
+            person_id,
+            "String",
+            "Person these events count for (identity rule): user id or anon:<anonymous_id>"
+        ),
         col!(events, "UInt32", "Events"),
         col!(page_views, "UInt32", "page_view events"),
+        col!(page_leaves, "UInt32", "page_leave events"),
+        col!(clicks, "UInt32", "click events"),
+        col!(searches, "UInt32", "search events"),
+        col!(session_starts, "UInt32", "session_start events"),
+        col!(identifies, "UInt32", "identify events"),
+        col!(tracks, "UInt32", "track events"),
         col!(sessions, "UInt32", "Distinct session ids"),
         col!(engaged_ms, "UInt64", "Engaged time from page_leave events"),
-        col!(searches, "UInt32", "search events"),
         col!(
             zero_result_searches,
             "UInt32",
@@ -206,17 +216,17 @@ pub const ACTIVITY_DAILY: Table = Table {
         col!(
             event_counts,
             "Map(String, UInt32)",
-            "Events by kind: the type (page_view…) or track:<name> (track:order_completed)"
+            "track events by name (order_completed → 2)"
         ),
         col!(
             paths,
             "Array(String)",
-            "Paths of page views (sorted, at most 100)"
+            "Paths of the page views, one entry per view (sorted)"
         ),
         col!(
             search_terms,
             "Array(String)",
-            "Lower-cased search queries (sorted, at most 50)"
+            "Search queries, lower-cased and trimmed, one entry per search (sorted)"
         ),
     ],
     engine: Engine::MergeTree,
@@ -229,7 +239,7 @@ pub const ACTIVITY_DAILY: Table = Table {
 /// Facts about a person that do not depend on when you look.
 pub const PROFILES_STATIC: Table = Table {
     name: "profiles_static",
-    comment: "Spoor segmenter: static profile per person (first touch, signup, latest traits). person_id is the user id, or anon:<anonymous_id> before identify. Read with FINAL.",
+    comment: "Spoor segmenter: static profile per person (first touch, signup, latest traits). person_id is the user id, or anon:<anonymous_id> before identify. Superseded rows are deleted by each run; FINAL is only needed while a run is writing.",
     columns: &[
         col!(project_id, "LowCardinality(String)", "Project"),
         col!(
@@ -325,14 +335,14 @@ pub const PROFILES_STATIC: Table = Table {
 /// What a person does, as of the run's time. Rebuilt on each run, one partition per run.
 pub const PROFILES_DYNAMIC: Table = Table {
     name: "profiles_dynamic",
-    comment: "Spoor segmenter: dynamic profile per person as of the run time in as_of (recency, activity, RFM, engagement, lifecycle). Rebuilt each run.",
+    comment: "Spoor segmenter: dynamic profile per person as of the UTC day of as_of (recency, activity, RFM, engagement, lifecycle). Superseded rows are deleted by each run; FINAL is only needed while a run is writing.",
     columns: &[
         col!(project_id, "LowCardinality(String)", "Project"),
         col!(person_id, "String", "User id, or anon:<anonymous_id>"),
         col!(
             as_of,
             "DateTime64(3, 'UTC')",
-            "The time this profile describes"
+            "Time of the run that last changed the row; every row describes the UTC day of the latest run's as-of time"
         ),
         col!(is_identified, "Bool", "The person has a user id"),
         col!(first_seen_at, "DateTime64(3, 'UTC')", "First event"),
@@ -410,10 +420,16 @@ pub const PROFILES_DYNAMIC: Table = Table {
             "LowCardinality(String)",
             "new, active, returning, loyal, at_risk or churned (thresholds in README)"
         ),
-        col!(version, "UInt64", "Run that computed the row"),
+        col!(
+            version,
+            "UInt64",
+            "2 × run id (+1 for the RFM pass) of the run that last changed the row; the highest wins"
+        ),
     ],
-    engine: Engine::MergeTree,
-    partition_by: Some("version"),
+    engine: Engine::ReplacingMergeTree {
+        version: Some("version"),
+    },
+    partition_by: None,
     order_by: "(project_id, person_id)",
     sharding_key: "cityHash64(project_id, person_id)",
     settings: &[],
@@ -523,6 +539,11 @@ pub const SEGMENTER_RUNS: Table = Table {
             watermark,
             "DateTime64(3, 'UTC')",
             "Greatest events.received_at covered"
+        ),
+        col!(
+            config,
+            "String",
+            "The run's lifecycle thresholds as JSON; a change makes the next run recompute every dynamic profile"
         ),
         col!(
             new_events,
@@ -664,6 +685,7 @@ macro_rules! pages_table {
                 col!(entries, "UInt64", "Sessions that started on it"),
                 col!(exits, "UInt64", "Sessions that ended on it"),
                 col!(engaged_ms, "UInt64", "Engaged time on it (page_leave)"),
+                col!(leaves, "UInt64", "page_leave events on it"),
                 col!(avg_engaged_seconds, "Float64", "engaged_ms / page_leave events, in seconds"),
             ],
             engine: Engine::MergeTree,
@@ -792,8 +814,6 @@ pub fn person_id_sql(user_id: &str, mapped: &str, anonymous_id: &str) -> String 
 pub fn view_statements(layout: &Layout) -> Vec<String> {
     let db = &layout.database;
     let oc = layout.on_cluster();
-    let person_a = person_id_sql("a.user_id", "i.user_id", "a.anonymous_id");
-    let person_s = person_id_sql("s.user_id", "i.user_id", "s.anonymous_id");
     vec![
         // The identity rule, as SQL: each anonymous id resolves to the user id it was first seen
         // with (earliest event carrying both; ties broken by the smaller user id).
@@ -805,19 +825,12 @@ SELECT m.project_id AS project_id, m.anonymous_id AS anonymous_id,
 FROM {db}.identity_map AS m
 GROUP BY m.project_id, m.anonymous_id"
         ),
+        // Kept as names for data teams: person ids are stored on the rows themselves.
         format!(
-            "CREATE OR REPLACE VIEW {db}.person_activity{oc} AS
-SELECT a.*, {person_a} AS person_id
-FROM {db}.activity_daily AS a
-LEFT JOIN {db}.identities AS i ON i.project_id = a.project_id AND i.anonymous_id = a.anonymous_id
-SETTINGS join_use_nulls = 0"
+            "CREATE OR REPLACE VIEW {db}.person_activity{oc} AS SELECT * FROM {db}.activity_daily"
         ),
         format!(
-            "CREATE OR REPLACE VIEW {db}.sessions_resolved{oc} AS
-SELECT s.*, {person_s} AS person_id
-FROM {db}.sessions AS s FINAL
-LEFT JOIN {db}.identities AS i ON i.project_id = s.project_id AND i.anonymous_id = s.anonymous_id
-SETTINGS join_use_nulls = 0"
+            "CREATE OR REPLACE VIEW {db}.sessions_resolved{oc} AS SELECT * FROM {db}.sessions"
         ),
         format!(
             "CREATE OR REPLACE VIEW {db}.members{oc} AS

@@ -33,7 +33,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Connection {
     /// ClickHouse HTTP URL.
-    #[arg(long, global = true, env = "SPOOR_CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
+    #[arg(
+        long,
+        global = true,
+        env = "SPOOR_CLICKHOUSE_URL",
+        default_value = "http://127.0.0.1:8123"
+    )]
     pub clickhouse_url: String,
     /// Database holding `events` and the derived tables.
     #[arg(long, global = true, env = "SPOOR_DATABASE", default_value = "spoor")]
@@ -72,7 +77,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_time_arg)]
     pub as_of: Option<OffsetDateTime>,
     /// Re-read events received this long before the previous watermark (late inserts).
-    #[arg(long, default_value = "2m", value_parser = parse_interval_arg)]
+    #[arg(long, default_value = "2m", value_parser = parse_overlap_arg)]
     pub overlap: Duration,
     /// TOML configuration file (lifecycle thresholds); see README.
     #[arg(long, env = "SPOOR_SEGMENTER_CONFIG")]
@@ -104,6 +109,13 @@ fn parse_interval_arg(text: &str) -> Result<Duration, String> {
     parse_interval(text).map(Duration::from_secs)
 }
 
+fn parse_overlap_arg(text: &str) -> Result<Duration, String> {
+    if text.trim_end_matches(['s', 'm', 'h', 'd']) == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_interval_arg(text)
+}
+
 fn parse_time_arg(text: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(text, &Rfc3339)
         .map_err(|e| format!("{text:?} is not an RFC 3339 time such as 2026-11-21T10:00:00Z: {e}"))
@@ -119,7 +131,10 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -172,7 +187,8 @@ async fn run(db: &Db, args: RunArgs) -> Result<(), Error> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-            Config::from_toml(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
+            Config::from_toml(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
         }
         None => Config::default(),
     };
@@ -250,7 +266,10 @@ async fn segments(db: &Db, command: SegmentsCommand) -> Result<(), Error> {
                 println!("No segments. Add one with `spoor-segmenter segments add FILE`.");
             }
             for s in all {
-                println!("{:<24} {:<8} {:>8} members  {}", s.segment_id, s.kind, s.members, s.name);
+                println!(
+                    "{:<24} {:<8} {:>8} members  {}",
+                    s.segment_id, s.kind, s.members, s.name
+                );
             }
         }
         SegmentsCommand::Show { id } => {

@@ -48,7 +48,9 @@ impl Lifecycle {
             return Err("lifecycle.churned_after_days must be at most 3650".into());
         }
         if self.loyal_min_active_days > 30 {
-            return Err("lifecycle.loyal_min_active_days counts days of the last 30: at most 30".into());
+            return Err(
+                "lifecycle.loyal_min_active_days counts days of the last 30: at most 30".into(),
+            );
         }
         Ok(())
     }
@@ -103,7 +105,16 @@ mod tests {
         assert_eq!(parse_interval("30s"), Ok(30));
         assert_eq!(parse_interval("2h"), Ok(7200));
         assert_eq!(parse_interval("1d"), Ok(86_400));
-        for bad in ["", "m", "5", "5x", "0s", "99999999999999999999d", "8d", "-1m"] {
+        for bad in [
+            "",
+            "m",
+            "5",
+            "5x",
+            "0s",
+            "99999999999999999999d",
+            "8d",
+            "-1m",
+        ] {
             assert!(parse_interval(bad).is_err(), "{bad}");
         }
     }

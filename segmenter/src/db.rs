@@ -32,6 +32,12 @@ impl Db {
         for (name, value) in SETTINGS {
             client = client.with_setting(*name, *value);
         }
+        if layout.cluster.is_some() {
+            // Tables are sharded by different keys: subqueries and joins must see every shard.
+            client = client
+                .with_setting("distributed_product_mode", "global")
+                .with_setting("prefer_global_in_and_join", "1");
+        }
         Ok(Db { client, layout })
     }
 
@@ -65,10 +71,7 @@ impl Db {
         for (marker, text) in fragments {
             sql = sql.replace(&format!("{{{marker}}}"), text);
         }
-        debug_assert!(
-            !has_unfilled_marker(&sql),
-            "unfilled marker in SQL: {sql}"
-        );
+        debug_assert!(!has_unfilled_marker(&sql), "unfilled marker in SQL: {sql}");
         sql
     }
 
@@ -108,11 +111,22 @@ impl Db {
     }
 
     /// Runs a statement, naming `step` in the error.
-    pub async fn execute(&self, step: &'static str, query: clickhouse::query::Query) -> Result<(), Error> {
-        query
+    pub async fn execute(
+        &self,
+        step: &'static str,
+        query: clickhouse::query::Query,
+    ) -> Result<(), Error> {
+        let started = std::time::Instant::now();
+        let result = query
             .execute()
             .await
-            .map_err(|source| Error::query(step, source))
+            .map_err(|source| Error::query(step, source));
+        tracing::debug!(
+            step,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Statement finished"
+        );
+        result
     }
 }
 
@@ -154,6 +168,33 @@ mod tests {
         );
         assert!(has_unfilled_marker("SELECT {oops}"));
         assert!(!has_unfilled_marker("SELECT {p:UInt8}, '{}'"));
+    }
+
+    #[test]
+    fn cluster_mode_alters_the_local_tables_on_cluster() {
+        use spoor_schema::segmenter::{ACTIVITY_DAILY, PROFILES_DYNAMIC};
+        let cluster = Layout {
+            database: "spoor".into(),
+            cluster: Some("prod".into()),
+        };
+        let db = Db::new("http://127.0.0.1:1", cluster).unwrap();
+        assert_eq!(
+            db.delete_where(&ACTIVITY_DAILY, "has({days:Array(Date)}, day)"),
+            "DELETE FROM spoor.activity_daily_local ON CLUSTER prod WHERE has({days:Array(Date)}, day)"
+        );
+        assert_eq!(
+            db.truncate(&ACTIVITY_DAILY),
+            "TRUNCATE TABLE IF EXISTS spoor.activity_daily_local ON CLUSTER prod"
+        );
+        assert_eq!(
+            db.drop_partition(&PROFILES_DYNAMIC, 42),
+            "ALTER TABLE spoor.profiles_dynamic_local ON CLUSTER prod DROP PARTITION 42"
+        );
+        let single = Db::new("http://127.0.0.1:1", Layout::single("spoor")).unwrap();
+        assert_eq!(
+            single.truncate(&ACTIVITY_DAILY),
+            "TRUNCATE TABLE IF EXISTS spoor.activity_daily"
+        );
     }
 
     #[test]

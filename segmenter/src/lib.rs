@@ -15,6 +15,6 @@ pub mod segment;
 pub use config::{Config, Lifecycle};
 pub use db::Db;
 pub use error::Error;
-pub use run::{RunOptions, RunReport, migrate, run_once};
+pub use run::{Recomputed, RunOptions, RunReport, migrate, run_once};
 pub mod cli;
 pub mod dashboard;

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use spoor_schema::segmenter::Period;
 use time::{Date, OffsetDateTime};
 
+use crate::build::profiles::DynamicScope;
 use crate::build::{self, RunCtx};
 use crate::config::Lifecycle;
 use crate::{Db, Error, segment};
@@ -39,6 +40,13 @@ impl Default for RunOptions {
     }
 }
 
+/// See [`RunReport::recomputed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recomputed {
+    Everyone,
+    Touched,
+}
+
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct RunReport {
@@ -47,6 +55,9 @@ pub struct RunReport {
     pub new_events: u64,
     pub affected_days: usize,
     pub segments: usize,
+    /// Whose dynamic profiles and segment memberships were recomputed: everyone, or (within the
+    /// previous run's as-of day) only the people this run touched.
+    pub recomputed: Recomputed,
     pub steps: Vec<(&'static str, Duration)>,
     pub elapsed: Duration,
 }
@@ -55,12 +66,16 @@ impl std::fmt::Display for RunReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "run {} ({}): {} new events, {} days re-aggregated, {} segments refreshed in {:.2}s",
+            "run {} ({}): {} new events, {} days re-aggregated, {} segments refreshed for {} in {:.2}s",
             self.run_id,
             if self.full { "full" } else { "incremental" },
             self.new_events,
             self.affected_days,
             self.segments,
+            match self.recomputed {
+                Recomputed::Everyone => "everyone",
+                Recomputed::Touched => "the people touched",
+            },
             self.elapsed.as_secs_f64()
         )
     }
@@ -90,6 +105,8 @@ pub async fn migrate(db: &Db) -> Result<(), Error> {
 struct Watermark {
     runs: u64,
     watermark_ms: i64,
+    as_of_day: String,
+    config: String,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -106,7 +123,9 @@ pub async fn run_once(db: &Db, options: &RunOptions) -> Result<RunReport, Error>
     let as_of_ms = unix_ms(options.as_of.unwrap_or(now));
     let previous: Watermark = db
         .query(&db.sql(
-            "SELECT count() AS runs, toUnixTimestamp64Milli(max(watermark)) AS watermark_ms FROM {db}.segmenter_runs",
+            "SELECT count() AS runs, toUnixTimestamp64Milli(max(watermark)) AS watermark_ms,
+                    toString(toDate(argMax(r.as_of, r.run_id))) AS as_of_day, argMax(r.config, r.run_id) AS config
+             FROM {db}.segmenter_runs AS r",
             &[],
         ))
         .fetch_one()
@@ -131,7 +150,9 @@ pub async fn run_once(db: &Db, options: &RunOptions) -> Result<RunReport, Error>
         new.max_received_ms.max(previous.watermark_ms)
     };
     // Run ids are the start time in ms, made strictly increasing.
-    let run_id = u64::try_from(now_ms).unwrap_or(0).max(last_run_id(db).await? + 1);
+    let run_id = u64::try_from(now_ms)
+        .unwrap_or(0)
+        .max(last_run_id(db).await? + 1);
 
     let mut ctx = RunCtx {
         run_id,
@@ -229,14 +250,40 @@ pub async fn run_once(db: &Db, options: &RunOptions) -> Result<RunReport, Error>
         );
     }
 
+    // Within the previous run's as-of day (and thresholds), only the people this run touched
+    // can have changed: every window of the dynamic profile and of segment rules is whole days.
+    let config = serde_json::to_string(&options.lifecycle).unwrap_or_default();
+    let as_of_day = OffsetDateTime::from_unix_timestamp_nanos(i128::from(as_of_ms) * 1_000_000)
+        .map(|t| t.date().to_string())
+        .unwrap_or_default();
+    let scope = if !full
+        && previous.runs > 0
+        && previous.as_of_day == as_of_day
+        && previous.config == config
+    {
+        DynamicScope::Touched
+    } else {
+        DynamicScope::All
+    };
     progress.step("dynamic profiles");
     let at = Instant::now();
-    build::profiles::rebuild_dynamic(db, &ctx, &options.lifecycle).await?;
+    build::profiles::rebuild_dynamic(db, &ctx, &options.lifecycle, scope).await?;
     step("profiles_dynamic", at);
 
     progress.step("segments");
     let at = Instant::now();
-    let segments = segment::store::refresh_dynamic(db, ctx.run_id, as_of_ms, now_ms).await?;
+    let candidates = (scope == DynamicScope::Touched).then(|| {
+        db.sql(
+            "SELECT project_id, person_id FROM {db}.profiles_dynamic
+             WHERE version IN ({version:UInt64}, {version:UInt64} + 1)
+             UNION DISTINCT
+             SELECT project_id, concat('anon:', anonymous_id) FROM {db}.identity_changes WHERE run_id = {run:UInt64}",
+            &[],
+        )
+    });
+    let segments =
+        segment::store::refresh_dynamic(db, ctx.run_id, as_of_ms, now_ms, candidates.as_deref())
+            .await?;
     step("segments", at);
 
     progress.step("watermark");
@@ -246,16 +293,17 @@ pub async fn run_once(db: &Db, options: &RunOptions) -> Result<RunReport, Error>
         ctx.days.len()
     };
     let record = db.sql(
-        "INSERT INTO {db}.segmenter_runs (run_id, mode, started_at, finished_at, as_of, watermark, new_events, affected_days)
+        "INSERT INTO {db}.segmenter_runs (run_id, mode, started_at, finished_at, as_of, watermark, config, new_events, affected_days)
          VALUES ({run:UInt64}, {mode:String}, fromUnixTimestamp64Milli({now:Int64}, 'UTC'), now64(3),
                  fromUnixTimestamp64Milli({as_of:Int64}, 'UTC'), fromUnixTimestamp64Milli({watermark:Int64}, 'UTC'),
-                 {new_events:UInt64}, {affected:UInt32})",
+                 {config:String}, {new_events:UInt64}, {affected:UInt32})",
         &[],
     );
     db.execute(
         "record run",
         ctx.bind(db.query(&record))
             .param("mode", if full { "full" } else { "incremental" })
+            .param("config", &config)
             .param("watermark", watermark_ms)
             .param("new_events", new.count)
             .param("affected", u32::try_from(affected_days).unwrap_or(u32::MAX)),
@@ -268,6 +316,10 @@ pub async fn run_once(db: &Db, options: &RunOptions) -> Result<RunReport, Error>
         new_events: new.count,
         affected_days,
         segments,
+        recomputed: match scope {
+            DynamicScope::All => Recomputed::Everyone,
+            DynamicScope::Touched => Recomputed::Touched,
+        },
         steps,
         elapsed: started.elapsed(),
     })

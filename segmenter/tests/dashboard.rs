@@ -73,21 +73,37 @@ async fn every_page_shows_the_numbers() {
     let (_, weekly) = get(&db, "/reports?project=p1&period=weekly").await;
     assert!(weekly.contains("Weekly report") && weekly.contains("2026-11-16"));
     let (_, monthly) = get(&db, "/reports?period=monthly").await;
-    assert!(monthly.contains("2026-11-01"), "defaults to the first project");
+    assert!(
+        monthly.contains("2026-11-01"),
+        "defaults to the first project"
+    );
 
     let (status, html) = get(&db, "/segments?project=p1").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("href=\"/segments/buyers?project=p1\"") && html.contains("Ordered at least once"));
+    assert!(
+        html.contains("href=\"/segments/buyers?project=p1\"")
+            && html.contains("Ordered at least once")
+    );
 
     let (status, html) = get(&db, "/segments/buyers?project=p1").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("<span class=\"tag entered\">entered</span>"), "{html}");
+    assert!(
+        html.contains("<span class=\"tag entered\">entered</span>"),
+        "{html}"
+    );
     assert!(html.contains("/profiles?project=p1&amp;person=u1"));
     assert!(html.contains("order_completed"));
 
     let (status, html) = get(&db, "/profiles?project=p1&person=u1").await;
     assert_eq!(status, StatusCode::OK);
-    for expected in ["Static profile", "Dynamic profile", "news.example", "gold", "buyers", "M-1"] {
+    for expected in [
+        "Static profile",
+        "Dynamic profile",
+        "news.example",
+        "gold",
+        "buyers",
+        "M-1",
+    ] {
         assert!(html.contains(expected), "profile page lacks {expected:?}");
     }
     // Looking up by anonymous id finds the user it belongs to.
@@ -105,7 +121,12 @@ async fn every_page_shows_the_numbers() {
 
     let (status, html) = get(&db, "/tickets?project=p1").await;
     assert_eq!(status, StatusCode::OK);
-    for expected in ["T-9", "Where is &lt;my&gt; order?", "answered", "<td class=\"num\">20</td>"] {
+    for expected in [
+        "T-9",
+        "Where is &lt;my&gt; order?",
+        "answered",
+        "<td class=\"num\">20</td>",
+    ] {
         assert!(html.contains(expected), "tickets page lacks {expected:?}");
     }
     let (_, html) = get(&db, "/tickets?project=p1&status=resolved").await;

@@ -24,7 +24,7 @@ async fn sessions_across_midnight_count_on_their_first_day() {
     run(&db, "2026-11-21T12:00:00Z").await;
 
     assert_eq!(
-        rows(&db, "SELECT session_id, day, duration_ms, page_views, engaged_ms, entry_path, exit_path, referrer_domain, is_bounce FROM {db}.sessions FINAL ORDER BY session_id").await,
+        rows(&db, "SELECT session_id, day, duration_ms, page_views, engaged_ms, entry_path, exit_path, referrer_domain, is_bounce FROM {db}.sessions ORDER BY session_id").await,
         [
             "s1\t2026-11-20\t1260000\t2\t30000\t/\t/shoes\tgoogle.com\tfalse",
             "s2\t2026-11-21\t0\t1\t0\t/\t/\t\ttrue",
@@ -42,7 +42,11 @@ async fn sessions_across_midnight_count_on_their_first_day() {
         ["2026-11-16\t2\t2\t2\t3\t1\t0.5"]
     );
     assert_eq!(
-        rows(&db, "SELECT month, visitors, sessions, page_views FROM {db}.report_monthly").await,
+        rows(
+            &db,
+            "SELECT month, visitors, sessions, page_views FROM {db}.report_monthly"
+        )
+        .await,
         ["2026-11-01\t2\t2\t3"]
     );
     assert_eq!(
@@ -76,7 +80,11 @@ async fn identify_merges_earlier_anonymous_history_and_it_stays_merged() {
     .await;
     run(&db, "2026-11-20T12:00:00Z").await;
     assert_eq!(
-        rows(&db, "SELECT person_id, is_identified FROM {db}.profiles_static FINAL").await,
+        rows(
+            &db,
+            "SELECT person_id, is_identified FROM {db}.profiles_static FINAL"
+        )
+        .await,
         ["anon:a1\tfalse"]
     );
 
@@ -110,7 +118,7 @@ async fn identify_merges_earlier_anonymous_history_and_it_stays_merged() {
         [r#"u1	true	['a1','a9']	2026-11-20 10:00:00.000	newsletter	/	{"level":"gold","plan":"team"}"#]
     );
     assert_eq!(
-        rows(&db, "SELECT person_id, page_views_total, sessions_total, active_days_7d, first_seen_at FROM {db}.profiles_dynamic").await,
+        rows(&db, "SELECT person_id, page_views_total, sessions_total, active_days_7d, first_seen_at FROM {db}.profiles_dynamic FINAL").await,
         ["u1\t4\t3\t2\t2026-11-20 10:00:00.000"]
     );
     // The 20th was re-aggregated: its visitor is now u1, who is returning on the 21st.
@@ -127,7 +135,11 @@ async fn identify_merges_earlier_anonymous_history_and_it_stays_merged() {
     insert(&db, &[page("2026-11-22T08:00:00Z", "a1", "s4", "/")]).await;
     run(&db, "2026-11-22T12:00:00Z").await;
     assert_eq!(
-        rows(&db, "SELECT person_id, page_views_total FROM {db}.profiles_dynamic").await,
+        rows(
+            &db,
+            "SELECT person_id, page_views_total FROM {db}.profiles_dynamic FINAL"
+        )
+        .await,
         ["u1\t5"]
     );
     assert_eq!(
@@ -141,13 +153,21 @@ async fn duplicate_events_count_once_and_bots_not_at_all() {
     let db = fresh_db("duplicates").await;
     let id = Uuid::new_v4();
     let e = page("2026-11-21T10:00:00Z", "a1", "s1", "/").id(id);
-    insert(&db, &[e.clone()]).await;
+    insert(&db, std::slice::from_ref(&e)).await;
     // The retry arrives in another insert.
     insert(&db, &[e.received("2026-11-21T10:00:05Z")]).await;
-    insert(&db, &[page("2026-11-21T10:00:00Z", "bot1", "sb", "/").bot()]).await;
+    insert(
+        &db,
+        &[page("2026-11-21T10:00:00Z", "bot1", "sb", "/").bot()],
+    )
+    .await;
     run(&db, "2026-11-21T12:00:00Z").await;
     assert_eq!(
-        rows(&db, "SELECT page_views, visitors, sessions FROM {db}.report_daily").await,
+        rows(
+            &db,
+            "SELECT page_views, visitors, sessions FROM {db}.report_daily"
+        )
+        .await,
         ["1\t1\t1"]
     );
     assert_eq!(
@@ -178,7 +198,10 @@ async fn late_events_reaggregate_their_day_and_reruns_are_idempotent() {
     )
     .await;
     let report = run(&db, "2026-11-21T13:00:00Z").await;
-    assert_eq!((report.full, report.new_events, report.affected_days), (false, 1, 1));
+    assert_eq!(
+        (report.full, report.new_events, report.affected_days),
+        (false, 1, 1)
+    );
     assert_eq!(
         rows(&db, snapshot).await,
         ["2026-11-19\t1\t1\t1\t1", "2026-11-21\t2\t1\t2\t2"]
@@ -194,10 +217,10 @@ async fn late_events_reaggregate_their_day_and_reruns_are_idempotent() {
         "SELECT * EXCEPT computed_at FROM {db}.report_weekly ORDER BY ALL",
         "SELECT * EXCEPT computed_at FROM {db}.report_monthly ORDER BY ALL",
         "SELECT * FROM {db}.report_daily_pages ORDER BY ALL",
-        "SELECT * EXCEPT version FROM {db}.sessions FINAL ORDER BY ALL",
+        "SELECT * EXCEPT version FROM {db}.sessions ORDER BY ALL",
         "SELECT * FROM {db}.activity_daily ORDER BY ALL",
         "SELECT * EXCEPT version FROM {db}.profiles_static FINAL ORDER BY ALL",
-        "SELECT * EXCEPT version FROM {db}.profiles_dynamic ORDER BY ALL",
+        "SELECT * EXCEPT (version, as_of) FROM {db}.profiles_dynamic FINAL ORDER BY ALL",
     ];
     let mut before = Vec::new();
     for sql in everything {
@@ -222,9 +245,24 @@ async fn a_members_points_and_level_over_time() {
     insert(
         &db,
         &[
-            track("2026-11-01T10:00:00Z", "m1", "member_signup", r#"{"member_id":"M-1","method":"email"}"#),
-            track("2026-11-01T10:01:00Z", "m1", "points_earned", r#"{"points":100,"reason":"welcome"}"#),
-            track("2026-11-01T10:02:00Z", "m1", "level_changed", r#"{"level":"silver"}"#),
+            track(
+                "2026-11-01T10:00:00Z",
+                "m1",
+                "member_signup",
+                r#"{"member_id":"M-1","method":"email"}"#,
+            ),
+            track(
+                "2026-11-01T10:01:00Z",
+                "m1",
+                "points_earned",
+                r#"{"points":100,"reason":"welcome"}"#,
+            ),
+            track(
+                "2026-11-01T10:02:00Z",
+                "m1",
+                "level_changed",
+                r#"{"level":"silver"}"#,
+            ),
         ],
     )
     .await;
@@ -261,7 +299,11 @@ async fn a_members_points_and_level_over_time() {
         ["m1\tgold\t150\t30\t120\t1\t2026-11-02 09:00:00.000\tBerlin\t1\t42.5"]
     );
     assert_eq!(
-        rows(&db, "SELECT member_id, level, signup_at FROM {db}.profiles_static FINAL").await,
+        rows(
+            &db,
+            "SELECT member_id, level, signup_at FROM {db}.profiles_static FINAL"
+        )
+        .await,
         ["M-1\tgold\t2026-11-01 10:00:00.000"]
     );
     assert_eq!(
@@ -280,12 +322,42 @@ async fn a_tickets_lifecycle() {
     insert(
         &db,
         &[
-            track("2026-11-21T10:00:00Z", "u1", "ticket_opened", r#"{"ticket_id":"t1","channel":"email","priority":"high","subject":"Broken zip"}"#),
-            track("2026-11-21T10:05:00Z", "u1", "ticket_replied", r#"{"ticket_id":"t1","by":"customer"}"#),
-            track("2026-11-21T10:30:00Z", "agent-7", "ticket_replied", r#"{"ticket_id":"t1","by":"agent"}"#),
-            track("2026-11-21T12:00:00Z", "agent-7", "ticket_resolved", r#"{"ticket_id":"t1"}"#),
-            track("2026-11-21T12:10:00Z", "u1", "ticket_rated", r#"{"ticket_id":"t1","score":4}"#),
-            track("2026-11-21T11:00:00Z", "u2", "ticket_opened", r#"{"ticket_id":"t2","channel":"chat","priority":"low","subject":"Hi"}"#),
+            track(
+                "2026-11-21T10:00:00Z",
+                "u1",
+                "ticket_opened",
+                r#"{"ticket_id":"t1","channel":"email","priority":"high","subject":"Broken zip"}"#,
+            ),
+            track(
+                "2026-11-21T10:05:00Z",
+                "u1",
+                "ticket_replied",
+                r#"{"ticket_id":"t1","by":"customer"}"#,
+            ),
+            track(
+                "2026-11-21T10:30:00Z",
+                "agent-7",
+                "ticket_replied",
+                r#"{"ticket_id":"t1","by":"agent"}"#,
+            ),
+            track(
+                "2026-11-21T12:00:00Z",
+                "agent-7",
+                "ticket_resolved",
+                r#"{"ticket_id":"t1"}"#,
+            ),
+            track(
+                "2026-11-21T12:10:00Z",
+                "u1",
+                "ticket_rated",
+                r#"{"ticket_id":"t1","score":4}"#,
+            ),
+            track(
+                "2026-11-21T11:00:00Z",
+                "u2",
+                "ticket_opened",
+                r#"{"ticket_id":"t2","channel":"chat","priority":"low","subject":"Hi"}"#,
+            ),
         ],
     )
     .await;
@@ -309,9 +381,15 @@ async fn searches_and_zero_results() {
     insert(
         &db,
         &[
-            ev("search", "2026-11-21T10:00:00Z", "a1").session("s1").search("Shoes ", Some(12)),
-            ev("search", "2026-11-21T10:01:00Z", "a2").session("s2").search("shoes", Some(3)),
-            ev("search", "2026-11-21T10:02:00Z", "a2").session("s2").search("unicorn", Some(0)),
+            ev("search", "2026-11-21T10:00:00Z", "a1")
+                .session("s1")
+                .search("Shoes ", Some(12)),
+            ev("search", "2026-11-21T10:01:00Z", "a2")
+                .session("s2")
+                .search("shoes", Some(3)),
+            ev("search", "2026-11-21T10:02:00Z", "a2")
+                .session("s2")
+                .search("unicorn", Some(0)),
         ],
     )
     .await;
@@ -321,11 +399,19 @@ async fn searches_and_zero_results() {
         ["shoes\t2\t2\t0", "unicorn\t1\t1\t1"]
     );
     assert_eq!(
-        rows(&db, "SELECT searches, zero_result_searches FROM {db}.report_daily").await,
+        rows(
+            &db,
+            "SELECT searches, zero_result_searches FROM {db}.report_daily"
+        )
+        .await,
         ["3\t1"]
     );
     assert_eq!(
-        rows(&db, "SELECT person_id, top_searches FROM {db}.profiles_dynamic ORDER BY person_id").await,
+        rows(
+            &db,
+            "SELECT person_id, top_searches FROM {db}.profiles_dynamic FINAL ORDER BY person_id"
+        )
+        .await,
         ["anon:a1\t['shoes']", "anon:a2\t['shoes','unicorn']"]
     );
 }

@@ -7,7 +7,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use spoor_segmenter::segment::rule::{FIELDS, FieldType, Op, STAGES};
+use spoor_segmenter::segment::rule::{EVENT_TYPES, FIELDS, FieldType, Op, STAGES};
 use spoor_segmenter::segment::{Definition, Format, RawRule, compile};
 
 #[derive(Debug, Clone)]
@@ -15,23 +15,60 @@ enum Shape {
     All(Vec<Shape>),
     Any(Vec<Shape>),
     Not(Box<Shape>),
-    Field { field: usize, op: usize },
-    Trait { op: usize },
-    Did { least: bool, most: bool, within: bool },
-    DidNot { within: bool },
-    FirstDid,
-    Searched { within: bool },
-    Visited { within: bool },
+    Field {
+        field: usize,
+        op: usize,
+    },
+    Trait {
+        op: usize,
+    },
+    Did {
+        ty: Option<usize>,
+        least: bool,
+        most: bool,
+        within: bool,
+    },
+    DidNot {
+        ty: Option<usize>,
+        within: bool,
+    },
+    FirstDid {
+        ty: Option<usize>,
+    },
+    Searched {
+        within: bool,
+    },
+    Visited {
+        within: bool,
+    },
+}
+
+/// `Some(i)`: the i-th event type (a structural choice); `None`: a random track name (a value).
+fn event_type() -> impl Strategy<Value = Option<usize>> {
+    prop::option::of(0..EVENT_TYPES.len())
+}
+
+fn event(ty: Option<usize>, f: &mut Filler) -> String {
+    match ty {
+        Some(i) => EVENT_TYPES[i].0.to_owned(),
+        None => f.event(),
+    }
 }
 
 fn shape() -> impl Strategy<Value = Shape> {
     let leaf = prop_oneof![
         (0..FIELDS.len(), 0..9usize).prop_map(|(field, op)| Shape::Field { field, op }),
         (0..6usize).prop_map(|op| Shape::Trait { op }),
-        (any::<bool>(), any::<bool>(), any::<bool>())
-            .prop_map(|(least, most, within)| Shape::Did { least, most, within }),
-        any::<bool>().prop_map(|within| Shape::DidNot { within }),
-        Just(Shape::FirstDid),
+        (event_type(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(ty, least, most, within)| Shape::Did {
+                ty,
+                least,
+                most,
+                within,
+            }
+        ),
+        (event_type(), any::<bool>()).prop_map(|(ty, within)| Shape::DidNot { ty, within }),
+        event_type().prop_map(|ty| Shape::FirstDid { ty }),
         any::<bool>().prop_map(|within| Shape::Searched { within }),
         any::<bool>().prop_map(|within| Shape::Visited { within }),
     ];
@@ -82,13 +119,17 @@ impl Filler {
         self.state
     }
     fn text(&mut self) -> String {
-        let s = if self.strings.is_empty() || self.u64() % 2 == 0 {
+        let s = if self.strings.is_empty() || self.u64().is_multiple_of(2) {
             HOSTILE[(self.u64() % HOSTILE.len() as u64) as usize].to_owned()
         } else {
             self.next += 1;
             self.strings[self.next % self.strings.len()].clone()
         };
-        if s.trim().is_empty() { "x".to_owned() } else { s }
+        if s.trim().is_empty() {
+            "x".to_owned()
+        } else {
+            s
+        }
     }
     fn int(&mut self) -> i64 {
         match self.u64() % 4 {
@@ -138,8 +179,13 @@ fn fill(shape: &Shape, f: &mut Filler) -> RawRule {
             raw.op = Some(op.to_owned());
             raw.value = Some(value(FieldType::Text, op, f));
         }
-        Shape::Did { least, most, within } => {
-            raw.did = Some(f.event());
+        Shape::Did {
+            ty,
+            least,
+            most,
+            within,
+        } => {
+            raw.did = Some(event(*ty, f));
             let (a, b) = (f.count(), f.count());
             if *least {
                 raw.at_least = Some(a.min(b));
@@ -151,12 +197,12 @@ fn fill(shape: &Shape, f: &mut Filler) -> RawRule {
                 raw.within_days = Some(f.days());
             }
         }
-        Shape::DidNot { within } => {
-            raw.did_not = Some(f.event());
+        Shape::DidNot { ty, within } => {
+            raw.did_not = Some(event(*ty, f));
             raw.within_days = within.then(|| f.days());
         }
-        Shape::FirstDid => {
-            raw.first_did = Some(f.event());
+        Shape::FirstDid { ty } => {
+            raw.first_did = Some(event(*ty, f));
             raw.within_days = Some(f.days());
         }
         Shape::Searched { within } => {
@@ -178,8 +224,12 @@ fn value(ty: FieldType, op: &str, f: &mut Filler) -> Value {
             FieldType::Float => json!((f.int() as f64) / 3.0),
             FieldType::Text => json!(f.text()),
             FieldType::Stage => json!(STAGES[(f.u64() % STAGES.len() as u64) as usize]),
-            FieldType::Bool => json!(f.u64() % 2 == 0),
-            FieldType::Time => json!(format!("2026-{:02}-{:02}", 1 + f.u64() % 12, 1 + f.u64() % 28)),
+            FieldType::Bool => json!(f.u64().is_multiple_of(2)),
+            FieldType::Time => json!(format!(
+                "2026-{:02}-{:02}",
+                1 + f.u64() % 12,
+                1 + f.u64() % 28
+            )),
         }
     };
     match op {

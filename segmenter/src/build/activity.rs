@@ -1,47 +1,73 @@
-//! `activity_daily`: per UTC day and raw (anonymous id, user id), what happened. The compact
-//! history that profiles, segments and reports read instead of `events`.
+//! `activity_daily`: per UTC day and raw (anonymous id, user id), what happened, and the
+//! person it counts for. The compact history that profiles, segments and reports read instead
+//! of `events`.
 
-use spoor_schema::segmenter::ACTIVITY_DAILY;
+use spoor_schema::segmenter::{ACTIVITY_DAILY, person_id_sql};
 
 use super::RunCtx;
 use crate::{Db, Error};
 
 const INSERT: &str = "
-INSERT INTO {db}.activity_daily (project_id, day, anonymous_id, user_id, events, page_views, sessions,
-    engaged_ms, searches, zero_result_searches, orders, revenue, last_order_at, signups, signins,
-    points_earned, points_redeemed, first_at, last_at, event_counts, paths, search_terms)
-SELECT project_id, toDate(timestamp) AS a_day, anonymous_id, user_id,
-    count(),
-    countIf(type = 'page_view'),
-    uniqExactIf(session_id, session_id != ''),
-    sumIf(engaged_ms, type = 'page_leave'),
-    countIf(type = 'search'),
-    countIf(type = 'search' AND search_results_count = 0),
-    countIf(type = 'track' AND name = 'order_completed'),
-    sumIf(JSONExtractFloat(properties, 'revenue'), type = 'track' AND name = 'order_completed'),
-    maxIfOrNull(timestamp, type = 'track' AND name = 'order_completed'),
-    countIf(type = 'track' AND name = 'member_signup'),
-    countIf(type = 'track' AND name = 'member_signin'),
-    sumIf(JSONExtractInt(properties, 'points'), type = 'track' AND name = 'points_earned'),
-    sumIf(JSONExtractInt(properties, 'points'), type = 'track' AND name = 'points_redeemed'),
-    min(timestamp),
-    max(timestamp),
-    sumMap(map(if(type = 'track', concat('track:', name), toString(type)), toUInt32(1))),
-    arraySlice(arraySort(groupArrayIf(path, type = 'page_view')), 1, 100),
-    arraySlice(arraySort(groupArrayIf(lower(trimBoth(search_query)), type = 'search')), 1, 50)
-FROM {db}.events FINAL
-WHERE NOT is_bot AND {days}
-GROUP BY project_id, a_day, anonymous_id, user_id";
+INSERT INTO {db}.activity_daily (project_id, day, anonymous_id, user_id, person_id, events, page_views,
+    page_leaves, clicks, searches, session_starts, identifies, tracks, sessions, engaged_ms,
+    zero_result_searches, orders, revenue, last_order_at, signups, signins, points_earned,
+    points_redeemed, first_at, last_at, event_counts, paths, search_terms)
+SELECT g.project_id, g.a_day, g.anonymous_id, g.user_id, {person},
+       g.n, g.pv, g.pl, g.cl, g.se, g.ss, g.idf, g.tr, g.sess, g.eng, g.zr, g.o, g.r, g.lo, g.su, g.si,
+       g.pe, g.pr, g.f, g.l,
+       mapFromArrays(arraySort(arrayDistinct(g.track_names)),
+                     arrayMap(x -> toUInt32(countEqual(g.track_names, x)), arraySort(arrayDistinct(g.track_names)))),
+       g.p, g.q
+FROM (
+    SELECT project_id, toDate(timestamp) AS a_day, anonymous_id, user_id,
+        count() AS n,
+        countIf(type = 'page_view') AS pv,
+        countIf(type = 'page_leave') AS pl,
+        countIf(type = 'click') AS cl,
+        countIf(type = 'search') AS se,
+        countIf(type = 'session_start') AS ss,
+        countIf(type = 'identify') AS idf,
+        countIf(type = 'track') AS tr,
+        uniqExactIf(session_id, session_id != '') AS sess,
+        sumIf(engaged_ms, type = 'page_leave') AS eng,
+        countIf(type = 'search' AND search_results_count = 0) AS zr,
+        countIf(type = 'track' AND name = 'order_completed') AS o,
+        sum(if(type = 'track' AND name = 'order_completed', JSONExtractFloat(properties, 'revenue'), 0)) AS r,
+        maxIfOrNull(timestamp, type = 'track' AND name = 'order_completed') AS lo,
+        countIf(type = 'track' AND name = 'member_signup') AS su,
+        countIf(type = 'track' AND name = 'member_signin') AS si,
+        sum(if(type = 'track' AND name = 'points_earned', JSONExtractInt(properties, 'points'), 0)) AS pe,
+        sum(if(type = 'track' AND name = 'points_redeemed', JSONExtractInt(properties, 'points'), 0)) AS pr,
+        min(timestamp) AS f,
+        max(timestamp) AS l,
+        groupArrayIf(toString(name), type = 'track') AS track_names,
+        arraySort(groupArrayIf(path, type = 'page_view')) AS p,
+        arraySort(groupArrayIf(lower(trimBoth(search_query)), type = 'search')) AS q
+    FROM {db}.events FINAL
+    WHERE NOT is_bot AND {days}
+    GROUP BY project_id, a_day, anonymous_id, user_id
+) AS g
+LEFT JOIN {db}.identities AS i ON i.project_id = g.project_id AND i.anonymous_id = g.anonymous_id";
 
 pub(crate) async fn rebuild(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
     if ctx.is_full() {
-        db.execute("activity: truncate", db.query(&db.truncate(&ACTIVITY_DAILY)))
-            .await?;
+        db.execute(
+            "activity: truncate",
+            db.query(&db.truncate(&ACTIVITY_DAILY)),
+        )
+        .await?;
     } else {
         let delete = db.delete_where(&ACTIVITY_DAILY, &ctx.days_filter("day"));
         db.execute("activity: delete days", ctx.bind(db.query(&delete)))
             .await?;
     }
-    let sql = db.sql(INSERT, &[("days", &ctx.days_filter("toDate(timestamp)"))]);
+    let person = person_id_sql("g.user_id", "i.user_id", "g.anonymous_id");
+    let sql = db.sql(
+        INSERT,
+        &[
+            ("days", &ctx.days_filter("toDate(timestamp)")),
+            ("person", &person),
+        ],
+    );
     db.execute("activity", ctx.bind(db.query(&sql))).await
 }

@@ -58,6 +58,7 @@ pub(crate) async fn update(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
         db.database(),
         IDENTITY_MAP.name
     );
-    db.execute("identity: map", ctx.bind(db.query(&sql))).await?;
+    db.execute("identity: map", ctx.bind(db.query(&sql)))
+        .await?;
     Ok(())
 }

@@ -49,7 +49,13 @@ impl RunCtx {
         let mut all: Vec<Date> = self
             .days
             .iter()
-            .flat_map(|d| [d.checked_sub(Duration::DAY), Some(*d), d.checked_add(Duration::DAY)])
+            .flat_map(|d| {
+                [
+                    d.checked_sub(Duration::DAY),
+                    Some(*d),
+                    d.checked_add(Duration::DAY),
+                ]
+            })
             .flatten()
             .collect();
         all.sort();

@@ -7,10 +7,14 @@ use super::RunCtx;
 use crate::config::Lifecycle;
 use crate::{Db, Error};
 
-/// The people an incremental run recomputes: everyone active on a re-aggregated day, and both
-/// sides of every identity change.
+/// The people an incremental run recomputes: those with events received since the watermark
+/// (their day rows are already re-aggregated, so they carry the person id), and both sides of
+/// every identity change. Nobody else's history changed.
 const TOUCHED: &str = "
-    SELECT project_id, person_id FROM {db}.person_activity WHERE has({days:Array(Date)}, day)
+    SELECT project_id, person_id FROM {db}.activity_daily
+    WHERE has({days:Array(Date)}, day) AND (project_id, anonymous_id, user_id) IN (
+        SELECT project_id, anonymous_id, user_id FROM {db}.events
+        WHERE received_at > fromUnixTimestamp64Milli({since:Int64}, 'UTC'))
     UNION DISTINCT
     SELECT project_id, new_user_id FROM {db}.identity_changes WHERE run_id = {run:UInt64}
     UNION DISTINCT
@@ -28,23 +32,17 @@ WITH
 act AS (
     SELECT project_id, person_id, min(first_at) AS first_seen,
            arraySlice(arraySort(groupUniqArrayIf(anonymous_id, anonymous_id != '')), 1, 100) AS anon_ids
-    FROM {db}.person_activity
+    FROM {db}.activity_daily
     WHERE {persons}
     GROUP BY project_id, person_id
 ),
 ses AS (
     SELECT project_id, person_id,
-           argMin(entry_path, (started_at, session_id)) AS f_path,
-           argMin(referrer, (started_at, session_id)) AS f_referrer,
-           argMin(referrer_domain, (started_at, session_id)) AS f_referrer_domain,
-           argMin(referrer_class, (started_at, session_id)) AS f_referrer_class,
-           argMin(utm_source, (started_at, session_id)) AS f_utm_source,
-           argMin(utm_medium, (started_at, session_id)) AS f_utm_medium,
-           argMin(utm_campaign, (started_at, session_id)) AS f_utm_campaign,
-           argMin(device_class, (started_at, session_id)) AS f_device_class,
-           argMin(browser, (started_at, session_id)) AS f_browser,
-           argMin(os, (started_at, session_id)) AS f_os
-    FROM {db}.sessions_resolved
+           splitByString('\\x1F', argMin(concat(entry_path, '\\x1F', referrer, '\\x1F', referrer_domain, '\\x1F',
+                   referrer_class, '\\x1F', utm_source, '\\x1F', utm_medium, '\\x1F', utm_campaign, '\\x1F',
+                   device_class, '\\x1F', browser, '\\x1F', os),
+               toUnixTimestamp64Milli(started_at) * 1024 + cityHash64(session_id) % 1024)) AS f
+    FROM {db}.sessions
     WHERE {persons}
     GROUP BY project_id, person_id
 ),
@@ -80,9 +78,7 @@ SELECT act.project_id, act.person_id,
        if(startsWith(act.person_id, 'anon:'), '', act.person_id),
        NOT startsWith(act.person_id, 'anon:'),
        act.anon_ids, act.first_seen,
-       ses.f_path, ses.f_referrer, ses.f_referrer_domain, ses.f_referrer_class,
-       ses.f_utm_source, ses.f_utm_medium, ses.f_utm_campaign,
-       ses.f_device_class, ses.f_browser, ses.f_os,
+       ses.f[1], ses.f[2], ses.f[3], ses.f[4], ses.f[5], ses.f[6], ses.f[7], ses.f[8], ses.f[9], ses.f[10],
        mem.m_signup,
        multiIf(mem.m_signup_member_id != '', mem.m_signup_member_id,
                mem.m_trait_member_id != '', mem.m_trait_member_id,
@@ -119,6 +115,19 @@ pub(crate) async fn rebuild_static(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
         ("1".to_owned(), "1".to_owned())
     } else {
         let touched = db.sql(TOUCHED, &[]);
+        // The touched people's rows are replaced; anonymous profiles whose history has just
+        // joined a user's profile go.
+        let old = db.delete_where(
+            &PROFILES_STATIC,
+            &db.sql(
+                "(project_id, person_id) IN ({touched})
+                 OR (project_id, person_id) IN (SELECT project_id, concat('anon:', anonymous_id)
+                    FROM {db}.identity_changes WHERE run_id = {run:UInt64})",
+                &[("touched", &touched)],
+            ),
+        );
+        db.execute("profiles_static: old rows", ctx.bind(db.query(&old)))
+            .await?;
         (
             format!("(project_id, person_id) IN ({touched})"),
             format!("(project_id, user_id) IN ({touched})"),
@@ -133,21 +142,7 @@ pub(crate) async fn rebuild_static(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
         ],
     );
     db.execute("profiles_static", ctx.bind(db.query(&sql)))
-        .await?;
-    if !ctx.is_full() {
-        // Anonymous profiles whose history has just joined a user's profile.
-        let merged = db.delete_where(
-            &PROFILES_STATIC,
-            &db.sql(
-                "(project_id, person_id) IN (SELECT project_id, concat('anon:', anonymous_id)
-                    FROM {db}.identity_changes WHERE run_id = {run:UInt64})",
-                &[],
-            ),
-        );
-        db.execute("profiles_static: merged", ctx.bind(db.query(&merged)))
-            .await?;
-    }
-    Ok(())
+        .await
 }
 
 const DYNAMIC: &str = "
@@ -170,12 +165,11 @@ a AS (
            sum(orders) AS ot,
            sum(revenue) AS rt,
            max(last_order_at) AS lo,
-           sumMapIf(search_terms, arrayMap(x -> toUInt64(1), search_terms), day > today - 30) AS ts_counts,
-           sumMapIf(paths, arrayMap(x -> toUInt64(1), paths), day > today - 30) AS tp_counts,
-           sumMapIf(arrayMap(p -> concat('/', splitByChar('/', p)[2]), paths), arrayMap(x -> toUInt64(1), paths), day > today - 30) AS tsec_counts,
+           groupArrayArrayIf(search_terms, day > today - 30) AS q30,
+           groupArrayArrayIf(paths, day > today - 30) AS p30,
            arrayReverseSort(groupUniqArray(day)) AS days
-    FROM {db}.person_activity
-    WHERE day <= today
+    FROM {db}.activity_daily
+    WHERE day <= today AND {scope}
     GROUP BY project_id, person_id
 ),
 s AS (
@@ -185,8 +179,8 @@ s AS (
            count() AS st,
            avg(duration_ms) / 1000 AS avg_s,
            avg(engaged_ms) / 1000 AS avg_e
-    FROM {db}.sessions_resolved
-    WHERE day <= today
+    FROM {db}.sessions
+    WHERE day <= today AND {scope}
     GROUP BY project_id, person_id
 ),
 joined AS (
@@ -198,20 +192,19 @@ joined AS (
            if(length(a.days) >= 2, toUInt32(dateDiff('day', a.days[2], a.days[1])), 0) AS gap,
            a.ad7, a.ad30, s.s7, s.s30, s.st, a.pvt, a.pv30,
            if(s.st = 0, 0, s.avg_s) AS avg_s, if(s.st = 0, 0, s.avg_e) AS avg_e,
-           arraySlice(arrayMap(x -> x.1, arraySort(x -> (-toInt64(x.2), x.1), arrayZip(a.ts_counts.1, a.ts_counts.2))), 1, 5) AS ts,
-           arraySlice(arrayMap(x -> x.1, arraySort(x -> (-toInt64(x.2), x.1), arrayZip(a.tp_counts.1, a.tp_counts.2))), 1, 5) AS tp,
-           arraySlice(arrayMap(x -> x.1, arraySort(x -> (-toInt64(x.2), x.1), arrayZip(a.tsec_counts.1, a.tsec_counts.2))), 1, 3) AS tsec,
+           arraySlice(arrayMap(x -> x.1, arraySort(x -> (-x.2, x.1),
+               arrayMap(k -> (k, countEqual(a.q30, k)), arrayDistinct(a.q30)))), 1, 5) AS ts,
+           arraySlice(arrayMap(x -> x.1, arraySort(x -> (-x.2, x.1),
+               arrayMap(k -> (k, countEqual(a.p30, k)), arrayDistinct(a.p30)))), 1, 5) AS tp,
+           arrayMap(p -> concat('/', splitByChar('/', p)[2]), a.p30) AS sections,
+           arraySlice(arrayMap(x -> x.1, arraySort(x -> (-x.2, x.1),
+               arrayMap(k -> (k, countEqual(sections, k)), arrayDistinct(sections)))), 1, 3) AS tsec,
            a.ot, a.rt, a.lo
     FROM a LEFT JOIN s ON s.project_id = a.project_id AND s.person_id = a.person_id
 )
 SELECT project_id, person_id, as_of_time, identified, first_seen, last_seen, since_last,
        ad7, ad30, s7, s30, st, pvt, pv30, avg_s, avg_e, ts, tp, tsec, ot, rt, lo,
-       if(ot = 0, 0, toUInt8(1 + intDiv(5 * (rank() OVER (PARTITION BY project_id, ot > 0 ORDER BY lo ASC) - 1),
-                                        count() OVER (PARTITION BY project_id, ot > 0)))),
-       if(ot = 0, 0, toUInt8(1 + intDiv(5 * (rank() OVER (PARTITION BY project_id, ot > 0 ORDER BY ot ASC) - 1),
-                                        count() OVER (PARTITION BY project_id, ot > 0)))),
-       if(ot = 0, 0, toUInt8(1 + intDiv(5 * (rank() OVER (PARTITION BY project_id, ot > 0 ORDER BY rt ASC) - 1),
-                                        count() OVER (PARTITION BY project_id, ot > 0)))),
+       {rfm},
        toUInt8(round(100 * (0.4 * least(ad30 / 10, 1) + 0.2 * least(s30 / 10, 1)
                           + 0.2 * least(pv30 / 50, 1) + 0.2 * least(avg_e / 300, 1)))),
        multiIf(since_last >= {churned_after_days:UInt32}, 'churned',
@@ -220,19 +213,75 @@ SELECT project_id, person_id, as_of_time, identified, first_seen, last_seen, sin
                gap >= {returning_gap_days:UInt32}, 'returning',
                ad30 >= {loyal_min_active_days:UInt32} OR ot >= {loyal_min_orders:UInt32}, 'loyal',
                'active'),
-       {run:UInt64}
+       {version:UInt64}
 FROM joined";
 
-/// Rebuilds every dynamic profile as of `ctx.as_of_ms`, in a new partition, then drops the
-/// previous runs' partitions.
+/// RFM scores among a project's buyers: `⌈5 × (buyers with a value ≤ theirs) / buyers⌉`, so
+/// ties share a score and the best buyer always has 5.
+const RFM: &str = "
+       if(ot = 0, 0, toUInt8(ceil(5 * count() OVER (PARTITION BY project_id, ot > 0 ORDER BY lo ASC)
+                                 / count() OVER (PARTITION BY project_id, ot > 0)))),
+       if(ot = 0, 0, toUInt8(ceil(5 * count() OVER (PARTITION BY project_id, ot > 0 ORDER BY ot ASC)
+                                 / count() OVER (PARTITION BY project_id, ot > 0)))),
+       if(ot = 0, 0, toUInt8(ceil(5 * count() OVER (PARTITION BY project_id, ot > 0 ORDER BY rt ASC)
+                                 / count() OVER (PARTITION BY project_id, ot > 0))))";
+
+/// The patch run's RFM pass: recompute every buyer's scores from the current rows and rewrite
+/// the rows whose scores changed (or that this run wrote with placeholder scores).
+const RFM_PASS: &str = "
+INSERT INTO {db}.profiles_dynamic (project_id, person_id, as_of, is_identified, first_seen_at,
+    last_seen_at, days_since_last_seen, active_days_7d, active_days_30d, sessions_7d, sessions_30d,
+    sessions_total, page_views_total, page_views_30d, avg_session_seconds, avg_engaged_seconds,
+    top_searches, top_pages, top_sections, orders_total, revenue_total, last_order_at,
+    rfm_recency, rfm_frequency, rfm_monetary, engagement_score, lifecycle_stage, version)
+SELECT project_id, person_id, as_of, is_identified, first_seen_at, last_seen_at, days_since_last_seen,
+       active_days_7d, active_days_30d, sessions_7d, sessions_30d, sessions_total, page_views_total,
+       page_views_30d, avg_session_seconds, avg_engaged_seconds, top_searches, top_pages, top_sections,
+       orders_total, revenue_total, last_order_at, r, f, m, engagement_score, lifecycle_stage,
+       {version:UInt64} + 1
+FROM (
+    SELECT *,
+        toUInt8(ceil(5 * count() OVER (PARTITION BY project_id ORDER BY last_order_at ASC) / count() OVER (PARTITION BY project_id))) AS r,
+        toUInt8(ceil(5 * count() OVER (PARTITION BY project_id ORDER BY orders_total ASC) / count() OVER (PARTITION BY project_id))) AS f,
+        toUInt8(ceil(5 * count() OVER (PARTITION BY project_id ORDER BY revenue_total ASC) / count() OVER (PARTITION BY project_id))) AS m
+    FROM {db}.profiles_dynamic FINAL
+    WHERE orders_total > 0
+)
+WHERE version = {version:UInt64} OR r != rfm_recency OR f != rfm_frequency OR m != rfm_monetary";
+
+/// How much of `profiles_dynamic` a run recomputes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DynamicScope {
+    /// Everyone: a full run, a new as-of day, or changed thresholds.
+    All,
+    /// Within the as-of day of the previous run: only the people this run touched, then the
+    /// RFM scores of every buyer. Every window is whole UTC days, so nobody else changed.
+    Touched,
+}
+
+/// The `version` of the rows a run writes (its RFM pass writes `version + 1`).
+pub(crate) fn dynamic_version(run_id: u64) -> u64 {
+    run_id.saturating_mul(2)
+}
+
 pub(crate) async fn rebuild_dynamic(
     db: &Db,
     ctx: &RunCtx,
     lifecycle: &Lifecycle,
+    scope: DynamicScope,
 ) -> Result<(), Error> {
-    let sql = db.sql(DYNAMIC, &[]);
-    let query = ctx
-        .bind(db.query(&sql))
+    let version = dynamic_version(ctx.run_id);
+    let touched = db.sql(TOUCHED, &[]);
+    let (scope_sql, rfm) = match scope {
+        DynamicScope::All => ("1".to_owned(), RFM.to_owned()),
+        DynamicScope::Touched => (
+            format!("(project_id, person_id) IN ({touched})"),
+            "0, 0, 0".to_owned(),
+        ),
+    };
+    let sql = db.sql(DYNAMIC, &[("scope", &scope_sql), ("rfm", &rfm)]);
+    let bind = |q: clickhouse::query::Query| ctx.bind(q).param("version", version);
+    let query = bind(db.query(&sql))
         .param("churned_after_days", lifecycle.churned_after_days)
         .param("at_risk_after_days", lifecycle.at_risk_after_days)
         .param("new_within_days", lifecycle.new_within_days)
@@ -240,21 +289,48 @@ pub(crate) async fn rebuild_dynamic(
         .param("loyal_min_active_days", lifecycle.loyal_min_active_days)
         .param("loyal_min_orders", lifecycle.loyal_min_orders);
     db.execute("profiles_dynamic", query).await?;
-    let old: Vec<u64> = db
-        .query(&db.sql(
-            "SELECT DISTINCT version FROM {db}.profiles_dynamic WHERE version != {run:UInt64}",
-            &[],
-        ))
-        .param("run", ctx.run_id)
-        .fetch_all()
-        .await
-        .map_err(|e| Error::query("profiles_dynamic: old versions", e))?;
-    for version in old {
-        db.execute(
-            "profiles_dynamic: drop old",
-            db.query(&db.drop_partition(&PROFILES_DYNAMIC, version)),
-        )
-        .await?;
+    match scope {
+        DynamicScope::All => {
+            // Everyone was rewritten; what is older belongs to people who no longer exist
+            // (anonymous profiles merged into a user) or is superseded.
+            let old = db.delete_where(&PROFILES_DYNAMIC, "version < {version:UInt64}");
+            db.execute("profiles_dynamic: old rows", bind(db.query(&old)))
+                .await?;
+        }
+        DynamicScope::Touched => {
+            // Rows this run rewrote supersede the older rows of the same people.
+            let superseded = |v: &str| {
+                db.sql(
+                    &db.delete_where(
+                        &PROFILES_DYNAMIC,
+                        &format!(
+                            "version < {v} AND (project_id, person_id) IN (
+                                SELECT project_id, person_id FROM {{db}}.profiles_dynamic WHERE version = {v})"
+                        ),
+                    ),
+                    &[],
+                )
+            };
+            let old = superseded("{version:UInt64}");
+            db.execute("profiles_dynamic: superseded", bind(db.query(&old)))
+                .await?;
+            let sql = db.sql(RFM_PASS, &[]);
+            db.execute("profiles_dynamic: rfm", bind(db.query(&sql)))
+                .await?;
+            let old = superseded("({version:UInt64} + 1)");
+            db.execute("profiles_dynamic: superseded", bind(db.query(&old)))
+                .await?;
+            let merged = db.delete_where(
+                &PROFILES_DYNAMIC,
+                &db.sql(
+                    "(project_id, person_id) IN (SELECT project_id, concat('anon:', anonymous_id)
+                        FROM {db}.identity_changes WHERE run_id = {run:UInt64})",
+                    &[],
+                ),
+            );
+            db.execute("profiles_dynamic: merged", bind(db.query(&merged)))
+                .await?;
+        }
     }
     Ok(())
 }

@@ -24,13 +24,13 @@ pa AS (
            sum(orders) AS o, sum(revenue) AS r, sum(signups) AS su, sum(signins) AS si,
            sum(points_earned) AS pe, sum(points_redeemed) AS pr,
            sum(sessions) + sum(page_views) > 0 AS visited
-    FROM {db}.person_activity
+    FROM {db}.activity_daily
     WHERE {filter_day}
     GROUP BY project_id, p, person_id
 ),
 first_seen AS (
     SELECT project_id, person_id, first_seen_at
-    FROM {db}.profiles_static FINAL
+    FROM {db}.profiles_static
     WHERE (project_id, person_id) IN (SELECT project_id, person_id FROM pa)
 ),
 v AS (
@@ -46,7 +46,7 @@ v AS (
 s AS (
     SELECT project_id, {period_day} AS p, count() AS sessions, countIf(is_bounce) AS bounces,
            sum(duration_ms) AS session_ms, sum(engaged_ms) AS engaged_ms
-    FROM {db}.sessions FINAL
+    FROM {db}.sessions
     WHERE {filter_day}
     GROUP BY project_id, p
 ),
@@ -82,24 +82,24 @@ LEFT JOIN s ON s.project_id = v.project_id AND s.p = v.p
 LEFT JOIN t ON t.project_id = v.project_id AND t.p = v.p";
 
 const PAGES: &str = "
-INSERT INTO {db}.{table} (project_id, {col}, path, views, visitors, entries, exits, engaged_ms, avg_engaged_seconds)
+INSERT INTO {db}.{table} (project_id, {col}, path, views, visitors, entries, exits, engaged_ms, leaves, avg_engaged_seconds)
 SELECT project_id, p, path,
-       sum(views), uniqExactIf(person_id, views > 0), sum(entries), sum(exits), sum(engaged),
+       sum(views), uniqExactIf(person_id, views > 0), sum(entries), sum(exits), sum(engaged), sum(leaves),
        if(sum(leaves) = 0, 0, sum(engaged) / sum(leaves) / 1000)
 FROM (
-    SELECT e.project_id AS project_id, {period_event} AS p, e.path AS path,
-           toUInt64(e.type = 'page_view') AS views, toUInt64(0) AS entries, toUInt64(0) AS exits,
-           if(e.type = 'page_leave', e.engaged_ms, 0) AS engaged, toUInt64(e.type = 'page_leave') AS leaves,
-           {person_event} AS person_id
-    FROM {db}.events AS e FINAL
-    LEFT JOIN {db}.identities AS i ON i.project_id = e.project_id AND i.anonymous_id = e.anonymous_id
-    WHERE e.type IN ('page_view', 'page_leave') AND NOT e.is_bot AND {filter_event}
+    SELECT project_id, {period_day} AS p, arrayJoin(paths) AS path, toUInt64(1) AS views,
+           toUInt64(0) AS entries, toUInt64(0) AS exits, toUInt64(0) AS engaged, toUInt64(0) AS leaves,
+           person_id
+    FROM {db}.activity_daily WHERE page_views > 0 AND {filter_day}
     UNION ALL
     SELECT project_id, {period_day}, entry_path, 0, 1, 0, 0, 0, ''
-    FROM {db}.sessions FINAL WHERE entry_path != '' AND {filter_day}
+    FROM {db}.sessions WHERE entry_path != '' AND {filter_day}
     UNION ALL
     SELECT project_id, {period_day}, exit_path, 0, 0, 1, 0, 0, ''
-    FROM {db}.sessions FINAL WHERE exit_path != '' AND {filter_day}
+    FROM {db}.sessions WHERE exit_path != '' AND {filter_day}
+    UNION ALL
+    SELECT e.project_id, {period_event}, e.path, 0, 0, 0, e.engaged_ms, 1, ''
+    FROM {db}.events AS e FINAL WHERE e.type = 'page_leave' AND NOT e.is_bot AND {filter_event}
 )
 GROUP BY project_id, p, path";
 
@@ -108,7 +108,7 @@ INSERT INTO {db}.{table} (project_id, {col}, referrer_class, referrer_domain, ut
     utm_campaign, sessions, visitors, bounces, page_views)
 SELECT project_id, {period_day} AS p, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign,
        count(), uniqExact(person_id), countIf(is_bounce), sum(page_views)
-FROM {db}.sessions_resolved
+FROM {db}.sessions
 WHERE {filter_day}
 GROUP BY project_id, p, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign";
 
@@ -163,11 +163,15 @@ pub(crate) async fn rebuild(db: &Db, ctx: &RunCtx, period: Period) -> Result<(),
         }
     };
     let col = period.column();
-    let person_event = spoor_schema::segmenter::person_id_sql("e.user_id", "i.user_id", "e.anonymous_id");
+    let person_event =
+        spoor_schema::segmenter::person_id_sql("e.user_id", "i.user_id", "e.anonymous_id");
     let fragments = [
         ("col", col.to_owned()),
         ("period_day", period.start_of("day")),
-        ("period_first_seen", period.start_of("toDate(f.first_seen_at)")),
+        (
+            "period_first_seen",
+            period.start_of("toDate(f.first_seen_at)"),
+        ),
         ("period_ticket", period.start_of("toDate(e.2)")),
         ("period_event", period.start_of("toDate(e.timestamp)")),
         ("person_event", person_event),
@@ -209,7 +213,11 @@ mod tests {
 
     #[test]
     fn periods_cover_whole_weeks_and_months() {
-        let days = [date!(2026 - 11 - 21), date!(2026 - 11 - 22), date!(2026 - 11 - 23)];
+        let days = [
+            date!(2026 - 11 - 21),
+            date!(2026 - 11 - 22),
+            date!(2026 - 11 - 23),
+        ];
         let (starts, all) = affected_periods(Period::Weekly, &days);
         assert_eq!(starts, vec![date!(2026 - 11 - 16), date!(2026 - 11 - 23)]);
         assert_eq!(all.len(), 14);

@@ -21,7 +21,12 @@ impl Grid {
 }
 
 /// Runs `sql` (templated with `{db}`) with string parameters and returns its rows.
-pub(super) async fn grid(db: &Db, step: &'static str, sql: &str, params: &[(&str, &str)]) -> Result<Grid, Error> {
+pub(super) async fn grid(
+    db: &Db,
+    step: &'static str,
+    sql: &str,
+    params: &[(&str, &str)],
+) -> Result<Grid, Error> {
     let mut query = db.query(&db.sql(sql, &[]));
     for (name, value) in params {
         query = query.param(name, *value);
@@ -79,7 +84,10 @@ mod tests {
     fn tsv_with_escapes() {
         let grid = parse_tsv("a\tb\nx\\ty\t\\N\nback\\\\slash\tnew\\nline\n");
         assert_eq!(grid.columns, ["a", "b"]);
-        assert_eq!(grid.rows, [vec!["x\ty", ""], vec!["back\\slash", "new\nline"]]);
+        assert_eq!(
+            grid.rows,
+            [vec!["x\ty", ""], vec!["back\\slash", "new\nline"]]
+        );
         assert_eq!(grid.get(&grid.rows[0], "a"), "x\ty");
         assert_eq!(grid.get(&grid.rows[0], "zzz"), "");
     }

@@ -79,7 +79,13 @@ pre { background:#151a26; color:#e6e9f2; padding:14px; border-radius:10px; overf
 "#;
 
 /// The page frame: header with navigation and project picker, then `body`.
-pub(super) fn page(title: &str, section: &str, projects: &[String], project: &str, body: &str) -> String {
+pub(super) fn page(
+    title: &str,
+    section: &str,
+    projects: &[String],
+    project: &str,
+    body: &str,
+) -> String {
     let mut nav = String::new();
     for (href, label) in [
         ("/reports", "Reports"),
@@ -88,15 +94,27 @@ pub(super) fn page(title: &str, section: &str, projects: &[String], project: &st
         ("/members", "Members"),
         ("/tickets", "Tickets"),
     ] {
-        let on = if href.trim_start_matches('/') == section { " class=\"on\"" } else { "" };
-        let _ = write!(nav, "<a href=\"{href}?project={}\"{on}>{label}</a>", url(project));
+        let on = if href.trim_start_matches('/') == section {
+            " class=\"on\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            nav,
+            "<a href=\"{href}?project={}\"{on}>{label}</a>",
+            url(project)
+        );
     }
     let mut picker = String::new();
     if !projects.is_empty() {
         picker.push_str("<form method=\"get\"><select name=\"project\" onchange=\"this.form.submit()\" aria-label=\"Project\">");
         for p in projects {
             let selected = if p == project { " selected" } else { "" };
-            let _ = write!(picker, "<option value=\"{0}\"{selected}>{0}</option>", esc(p));
+            let _ = write!(
+                picker,
+                "<option value=\"{0}\"{selected}>{0}</option>",
+                esc(p)
+            );
         }
         picker.push_str("</select></form>");
     }
@@ -138,11 +156,18 @@ pub(super) const fn col<'a>(name: &'a str, label: &'a str, kind: Cell) -> Col<'a
 /// Renders `grid` as a table with `cols`; `project` goes into links.
 pub(super) fn table(grid: &Grid, cols: &[Col<'_>], project: &str, empty: &str) -> String {
     if grid.rows.is_empty() {
-        return format!("<div class=\"panel\"><div class=\"empty\">{}</div></div>", esc(empty));
+        return format!(
+            "<div class=\"panel\"><div class=\"empty\">{}</div></div>",
+            esc(empty)
+        );
     }
     let mut out = String::from("<div class=\"panel\"><table><thead><tr>");
     for c in cols {
-        let class = if matches!(c.kind, Cell::Num | Cell::Bar | Cell::Pct) { " class=\"num\"" } else { "" };
+        let class = if matches!(c.kind, Cell::Num | Cell::Bar | Cell::Pct) {
+            " class=\"num\""
+        } else {
+            ""
+        };
         let _ = write!(out, "<th{class}>{}</th>", esc(c.label));
     }
     out.push_str("</tr></thead><tbody>");
@@ -159,12 +184,20 @@ pub(super) fn table(grid: &Grid, cols: &[Col<'_>], project: &str, empty: &str) -
                         .iter()
                         .filter_map(|r| grid.get(r, c.name).parse::<f64>().ok())
                         .fold(0.0_f64, f64::max);
-                    let width = v.parse::<f64>().ok().filter(|_| max > 0.0).map_or(0.0, |x| 60.0 * x / max);
-                    format!("<td class=\"num\">{}<span class=\"bar\" style=\"width:{width:.0}px\"></span></td>", esc(&number(v)))
+                    let width = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|_| max > 0.0)
+                        .map_or(0.0, |x| 60.0 * x / max);
+                    format!(
+                        "<td class=\"num\">{}<span class=\"bar\" style=\"width:{width:.0}px\"></span></td>",
+                        esc(&number(v))
+                    )
                 }
                 Cell::Pct => format!(
                     "<td class=\"num\">{}</td>",
-                    v.parse::<f64>().map_or_else(|_| esc(v), |x| format!("{:.1}%", 100.0 * x))
+                    v.parse::<f64>()
+                        .map_or_else(|_| esc(v), |x| format!("{:.1}%", 100.0 * x))
                 ),
                 Cell::Person => format!(
                     "<td><a href=\"/profiles?project={}&amp;person={}\">{}</a></td>",
@@ -221,8 +254,14 @@ pub(super) fn number(text: &str) -> String {
     if !x.is_finite() {
         return text.to_owned();
     }
-    let rounded = if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x:.2}") };
-    let (int, frac) = rounded.split_once('.').map_or((rounded.as_str(), ""), |(i, f)| (i, f));
+    let rounded = if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    };
+    let (int, frac) = rounded
+        .split_once('.')
+        .map_or((rounded.as_str(), ""), |(i, f)| (i, f));
     let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -231,7 +270,11 @@ pub(super) fn number(text: &str) -> String {
         }
         grouped.push(c);
     }
-    if frac.is_empty() { format!("{sign}{grouped}") } else { format!("{sign}{grouped}.{frac}") }
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
 }
 
 #[cfg(test)]
@@ -240,7 +283,10 @@ mod tests {
 
     #[test]
     fn escaping_and_numbers() {
-        assert_eq!(esc("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+        assert_eq!(
+            esc("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
         assert_eq!(url("a b&c/é"), "a%20b%26c%2F%C3%A9");
         assert_eq!(number("1234567"), "1,234,567");
         assert_eq!(number("-1234.5"), "-1,234.50");

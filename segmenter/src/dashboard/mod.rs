@@ -57,7 +57,9 @@ pub enum PageError {
 impl From<Error> for PageError {
     fn from(error: Error) -> Self {
         match error {
-            Error::UnknownSegment(id) => PageError::NotFound(format!("There is no segment {id:?}.")),
+            Error::UnknownSegment(id) => {
+                PageError::NotFound(format!("There is no segment {id:?}."))
+            }
             other => PageError::Data(other),
         }
     }
@@ -67,16 +69,23 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, message) = match &self {
             PageError::NotFound(message) => (StatusCode::NOT_FOUND, message.clone()),
-            PageError::Data(error @ Error::Unreachable { .. }) => {
-                (StatusCode::SERVICE_UNAVAILABLE, format!("ClickHouse is not answering; try again shortly. ({error})"))
-            }
+            PageError::Data(error @ Error::Unreachable { .. }) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("ClickHouse is not answering; try again shortly. ({error})"),
+            ),
             PageError::Data(error) => {
                 tracing::error!(error = %error, "Page failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, format!("This page could not be built: {error}"))
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("This page could not be built: {error}"),
+                )
             }
         };
-        let body = format!("<h1>{}</h1><p class=\"sub\">{}</p><p><a href=\"/reports\">Back to reports</a></p>",
-            status.canonical_reason().unwrap_or("Error"), html::esc(&message));
+        let body = format!(
+            "<h1>{}</h1><p class=\"sub\">{}</p><p><a href=\"/reports\">Back to reports</a></p>",
+            status.canonical_reason().unwrap_or("Error"),
+            html::esc(&message)
+        );
         (status, Html(html::page("Error", "", &[], "", &body))).into_response()
     }
 }

@@ -24,7 +24,10 @@ pub(super) struct Params {
 type PageResult = Result<Html<String>, PageError>;
 
 /// The projects that have data, and the one the page shows.
-async fn projects(state: &AppState, wanted: Option<&str>) -> Result<(Vec<String>, String), PageError> {
+async fn projects(
+    state: &AppState,
+    wanted: Option<&str>,
+) -> Result<(Vec<String>, String), PageError> {
     let g = grid(
         &state.db,
         "list projects",
@@ -32,7 +35,11 @@ async fn projects(state: &AppState, wanted: Option<&str>) -> Result<(Vec<String>
         &[],
     )
     .await?;
-    let all: Vec<String> = g.rows.into_iter().filter_map(|r| r.into_iter().next()).collect();
+    let all: Vec<String> = g
+        .rows
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .collect();
     let project = match wanted {
         Some(p) if !p.is_empty() => p.to_owned(),
         _ => all.first().cloned().unwrap_or_default(),
@@ -46,7 +53,10 @@ fn valid_date(text: Option<&str>) -> Option<String> {
     time::Date::parse(text, &format).ok().map(|d| d.to_string())
 }
 
-pub(super) async fn reports(State(state): State<AppState>, Query(params): Query<Params>) -> PageResult {
+pub(super) async fn reports(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> PageResult {
     let (all, project) = projects(&state, params.project.as_deref()).await?;
     let period = match params.period.as_deref() {
         Some("weekly") => Period::Weekly,
@@ -72,7 +82,12 @@ pub(super) async fn reports(State(state): State<AppState>, Query(params): Query<
     )
     .await?;
     let at = valid_date(params.at.as_deref())
-        .or_else(|| series.rows.first().map(|r| series.get(r, "period").to_owned()))
+        .or_else(|| {
+            series
+                .rows
+                .first()
+                .map(|r| series.get(r, "period").to_owned())
+        })
         .unwrap_or_default();
     let chosen = series.rows.iter().find(|r| series.get(r, "period") == at);
     let mut body = format!(
@@ -105,7 +120,10 @@ pub(super) async fn reports(State(state): State<AppState>, Query(params): Query<
         body += &format!("<h2>{} {}</h2>", esc(c), esc(&at));
         body += &cards(&[
             ("Visitors", g("visitors")),
-            ("New / returning", format!("{} / {}", g("new_visitors"), g("returning_visitors"))),
+            (
+                "New / returning",
+                format!("{} / {}", g("new_visitors"), g("returning_visitors")),
+            ),
             ("Sessions", g("sessions")),
             ("Page views", g("page_views")),
             ("Bounce rate", pct("bounce_rate")),
@@ -115,9 +133,18 @@ pub(super) async fn reports(State(state): State<AppState>, Query(params): Query<
             ("Revenue", g("revenue")),
             ("Conversion", pct("conversion_rate")),
             ("Sign-ups", g("signups")),
-            ("Points earned / redeemed", format!("{} / {}", g("points_earned"), g("points_redeemed"))),
-            ("Tickets opened / resolved", format!("{} / {}", g("tickets_opened"), g("tickets_resolved"))),
-            ("Median 1st response (min)", or_dash(&g("first_response_min"))),
+            (
+                "Points earned / redeemed",
+                format!("{} / {}", g("points_earned"), g("points_redeemed")),
+            ),
+            (
+                "Tickets opened / resolved",
+                format!("{} / {}", g("tickets_opened"), g("tickets_resolved")),
+            ),
+            (
+                "Median 1st response (min)",
+                or_dash(&g("first_response_min")),
+            ),
             ("Median resolution (h)", or_dash(&g("resolution_h"))),
             ("CSAT", or_dash(&g("csat"))),
         ]);
@@ -130,7 +157,11 @@ pub(super) async fn reports(State(state): State<AppState>, Query(params): Query<
         let top_pages = grid(
             &state.db,
             "report pages",
-            &breakdown(pages.name, "path, views, visitors, entries, exits, round(avg_engaged_seconds, 1) AS engaged", "views DESC, path"),
+            &breakdown(
+                pages.name,
+                "path, views, visitors, entries, exits, round(avg_engaged_seconds, 1) AS engaged",
+                "views DESC, path",
+            ),
             &p,
         )
         .await?;
@@ -148,7 +179,11 @@ pub(super) async fn reports(State(state): State<AppState>, Query(params): Query<
         let top_searches = grid(
             &state.db,
             "report searches",
-            &breakdown(searches.name, "query, searches, searchers, zero_results", "searches DESC, query"),
+            &breakdown(
+                searches.name,
+                "query, searches, searchers, zero_results",
+                "searches DESC, query",
+            ),
             &p,
         )
         .await?;
@@ -207,7 +242,10 @@ pub(super) async fn reports(State(state): State<AppState>, Query(params): Query<
         body += "</div><div><h2>Searches that found nothing</h2>";
         body += &table(
             &zero,
-            &[col("query", "Query", Cell::Text), col("zero_results", "Times", Cell::Bar)],
+            &[
+                col("query", "Query", Cell::Text),
+                col("zero_results", "Times", Cell::Bar),
+            ],
             &project,
             "Every search found something.",
         );
@@ -238,16 +276,30 @@ pub(super) async fn reports(State(state): State<AppState>, Query(params): Query<
 }
 
 fn or_dash(text: &str) -> String {
-    if text.is_empty() { "–".to_owned() } else { text.to_owned() }
+    if text.is_empty() {
+        "–".to_owned()
+    } else {
+        text.to_owned()
+    }
 }
 
-pub(super) async fn segments(State(state): State<AppState>, Query(params): Query<Params>) -> PageResult {
+pub(super) async fn segments(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> PageResult {
     let (all, project) = projects(&state, params.project.as_deref()).await?;
     let list = store::list(&state.db).await?;
     let g = Grid {
-        columns: ["segment_id", "name", "kind", "project_id", "members", "description"]
-            .map(String::from)
-            .to_vec(),
+        columns: [
+            "segment_id",
+            "name",
+            "kind",
+            "project_id",
+            "members",
+            "description",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows: list
             .iter()
             .map(|s| {
@@ -255,7 +307,11 @@ pub(super) async fn segments(State(state): State<AppState>, Query(params): Query
                     s.segment_id.clone(),
                     s.name.clone(),
                     s.kind.clone(),
-                    if s.project_id.is_empty() { "all".into() } else { s.project_id.clone() },
+                    if s.project_id.is_empty() {
+                        "all".into()
+                    } else {
+                        s.project_id.clone()
+                    },
                     s.members.to_string(),
                     s.description.clone(),
                 ]
@@ -320,7 +376,11 @@ pub(super) async fn segment(
         esc(&summary.segment_id),
         esc(&summary.kind),
         number(&summary.members.to_string()),
-        if summary.description.is_empty() { String::new() } else { format!(" · {}", esc(&summary.description)) }
+        if summary.description.is_empty() {
+            String::new()
+        } else {
+            format!(" · {}", esc(&summary.description))
+        }
     );
     body += "<div class=\"grid2\"><div><h2>Joined and left, by day</h2>";
     body += &table(
@@ -333,7 +393,10 @@ pub(super) async fn segment(
         &project,
         "No changes yet.",
     );
-    body += &format!("</div><div><h2>Rule</h2><pre>{}</pre></div></div>", esc(&definition_json));
+    body += &format!(
+        "</div><div><h2>Rule</h2><pre>{}</pre></div></div>",
+        esc(&definition_json)
+    );
     body += "<div class=\"grid2\"><div><h2>Members</h2>";
     body += &table(
         &members,
@@ -359,7 +422,10 @@ pub(super) async fn segment(
     Ok(Html(page(&summary.name, "segments", &all, &project, &body)))
 }
 
-pub(super) async fn profiles(State(state): State<AppState>, Query(params): Query<Params>) -> PageResult {
+pub(super) async fn profiles(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> PageResult {
     let (all, project) = projects(&state, params.project.as_deref()).await?;
     let wanted = params.person.as_deref().map(str::trim).unwrap_or_default();
     let mut body = format!(
@@ -401,9 +467,9 @@ pub(super) async fn profiles(State(state): State<AppState>, Query(params): Query
         &state.db,
         "resolve person",
         "SELECT person_id FROM (
-             SELECT person_id, 1 AS rank FROM {db}.profiles_static FINAL WHERE project_id = {project:String} AND person_id = {person:String}
+             SELECT person_id, 1 AS rank FROM {db}.profiles_static WHERE project_id = {project:String} AND person_id = {person:String}
              UNION ALL
-             SELECT person_id, 2 FROM {db}.profiles_static FINAL WHERE project_id = {project:String} AND person_id = concat('anon:', {person:String})
+             SELECT person_id, 2 FROM {db}.profiles_static WHERE project_id = {project:String} AND person_id = concat('anon:', {person:String})
              UNION ALL
              SELECT user_id, 3 FROM {db}.identities WHERE project_id = {project:String} AND anonymous_id = {person:String}
          ) ORDER BY rank LIMIT 1",
@@ -411,13 +477,15 @@ pub(super) async fn profiles(State(state): State<AppState>, Query(params): Query
     )
     .await?;
     let Some(person) = resolved.rows.first().and_then(|r| r.first()).cloned() else {
-        return Err(PageError::NotFound(format!("No profile for {wanted:?} in project {project:?}.")));
+        return Err(PageError::NotFound(format!(
+            "No profile for {wanted:?} in project {project:?}."
+        )));
     };
     let p = [("project", project.as_str()), ("person", person.as_str())];
     let st = grid(
         &state.db,
         "static profile",
-        "SELECT * EXCEPT (version, project_id) FROM {db}.profiles_static FINAL WHERE project_id = {project:String} AND person_id = {person:String}",
+        "SELECT * EXCEPT (version, project_id) FROM {db}.profiles_static WHERE project_id = {project:String} AND person_id = {person:String}",
         &p,
     )
     .await?;
@@ -452,10 +520,18 @@ pub(super) async fn profiles(State(state): State<AppState>, Query(params): Query
                 &g.columns
                     .iter()
                     .zip(row)
-                    .map(|(c, v)| (c.as_str(), v.clone()))
+                    .map(|(c, v)| {
+                        let shown = match v.parse::<f64>() {
+                            Ok(x) if v.contains('.') && x.is_finite() => number(v),
+                            _ => v.clone(),
+                        };
+                        (c.as_str(), shown)
+                    })
                     .collect::<Vec<_>>(),
             ),
-            None => "<div class=\"panel\"><div class=\"empty\">Not computed yet.</div></div>".to_owned(),
+            None => {
+                "<div class=\"panel\"><div class=\"empty\">Not computed yet.</div></div>".to_owned()
+            }
         }
     };
     body += &format!("<h2>{}</h2>", esc(&person));
@@ -466,7 +542,10 @@ pub(super) async fn profiles(State(state): State<AppState>, Query(params): Query
     body += "</div></div><div class=\"grid2\"><div><h2>Segments</h2>";
     body += &table(
         &in_segments,
-        &[col("segment_id", "Segment", Cell::Segment), col("entered_at", "Since", Cell::Text)],
+        &[
+            col("segment_id", "Segment", Cell::Segment),
+            col("entered_at", "Since", Cell::Text),
+        ],
         &project,
         "In no segment.",
     );
@@ -489,7 +568,10 @@ pub(super) async fn profiles(State(state): State<AppState>, Query(params): Query
     Ok(Html(page(&person, "profiles", &all, &project, &body)))
 }
 
-pub(super) async fn members(State(state): State<AppState>, Query(params): Query<Params>) -> PageResult {
+pub(super) async fn members(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> PageResult {
     let (all, project) = projects(&state, params.project.as_deref()).await?;
     let q = params.q.clone().unwrap_or_default();
     let p = [("project", project.as_str()), ("q", q.as_str())];
@@ -513,7 +595,12 @@ pub(super) async fn members(State(state): State<AppState>, Query(params): Query<
         &p,
     )
     .await?;
-    let t = |name: &str| totals.rows.first().map_or("0".to_owned(), |r| number(totals.get(r, name)));
+    let t = |name: &str| {
+        totals
+            .rows
+            .first()
+            .map_or("0".to_owned(), |r| number(totals.get(r, name)))
+    };
     let mut body = format!(
         "<h1>Members</h1><p class=\"sub\">Points balance is earned − redeemed; level is the latest level_changed or level trait.</p>{}",
         cards(&[
@@ -550,7 +637,10 @@ pub(super) async fn members(State(state): State<AppState>, Query(params): Query<
     Ok(Html(page("Members", "members", &all, &project, &body)))
 }
 
-pub(super) async fn tickets(State(state): State<AppState>, Query(params): Query<Params>) -> PageResult {
+pub(super) async fn tickets(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> PageResult {
     let (all, project) = projects(&state, params.project.as_deref()).await?;
     let status = match params.status.as_deref() {
         Some(s @ ("open" | "answered" | "resolved" | "reopened")) => s.to_owned(),
@@ -580,7 +670,12 @@ pub(super) async fn tickets(State(state): State<AppState>, Query(params): Query<
         &p,
     )
     .await?;
-    let t = |name: &str| totals.rows.first().map_or("–".to_owned(), |r| or_dash(&number(totals.get(r, name))));
+    let t = |name: &str| {
+        totals
+            .rows
+            .first()
+            .map_or("–".to_owned(), |r| or_dash(&number(totals.get(r, name))))
+    };
     let mut body = format!(
         "<h1>Tickets</h1><p class=\"sub\">First response is the first agent reply; resolution is opened → resolved.</p>{}<p class=\"tabs\" style=\"margin-top:18px\">",
         cards(&[

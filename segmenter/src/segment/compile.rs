@@ -24,8 +24,9 @@ pub enum Param {
     TextList(Vec<String>),
 }
 
-/// Compiled SQL and its parameters. The SQL uses `{db}` for the database and
-/// `{as_of:Int64}` for the as-of time in ms, which the caller binds.
+/// Compiled SQL and its parameters. The SQL uses `{db}` for the database, `{scope}` for a
+/// filter on `(project_id, person_id)` (`1` for everyone) and `{as_of:Int64}` for the as-of
+/// time in ms, which the caller binds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compiled {
     pub sql: String,
@@ -33,6 +34,21 @@ pub struct Compiled {
 }
 
 impl Compiled {
+    /// The SQL for everyone (`candidates` = `None`) or for the people a query of
+    /// `(project_id, person_id)` returns. `{db}` is left for [`crate::Db::sql`].
+    pub fn scoped(&self, candidates: Option<&str>) -> String {
+        match candidates {
+            None => self.sql.replace("{scope_d}", "1").replace("{scope}", "1"),
+            Some(c) => self
+                .sql
+                .replace(
+                    "{scope_d}",
+                    &format!("(d.project_id, d.person_id) IN ({c})"),
+                )
+                .replace("{scope}", &format!("(project_id, person_id) IN ({c})")),
+        }
+    }
+
     pub fn bind(&self, mut query: clickhouse::query::Query) -> clickhouse::query::Query {
         for (name, value) in &self.params {
             query = query.param(name, value);
@@ -43,7 +59,10 @@ impl Compiled {
 
 /// Compiles `rule` for the people of `project` (all projects when empty).
 pub fn compile(rule: &Rule, project: &str) -> Compiled {
-    let mut c = Compiler { params: Vec::new() };
+    let mut c = Compiler {
+        params: Vec::new(),
+        uses_static: false,
+    };
     let project_filter = if project.is_empty() {
         "1".to_owned()
     } else {
@@ -51,12 +70,16 @@ pub fn compile(rule: &Rule, project: &str) -> Compiled {
         format!("d.project_id = {p}")
     };
     let condition = c.rule(rule);
+    // The static profile is joined only when a field of it is tested (a structural choice).
+    let join = if c.uses_static {
+        "\nLEFT JOIN (SELECT * FROM {db}.profiles_static WHERE {scope}) AS s\n    ON s.project_id = d.project_id AND s.person_id = d.person_id"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT d.project_id AS project_id, d.person_id AS person_id
-FROM {{db}}.profiles_dynamic AS d
-LEFT JOIN (SELECT * FROM {{db}}.profiles_static FINAL) AS s
-    ON s.project_id = d.project_id AND s.person_id = d.person_id
-WHERE d.version = (SELECT max(version) FROM {{db}}.profiles_dynamic)
+FROM {{db}}.profiles_dynamic AS d{join}
+WHERE {{scope_d}}
   AND {project_filter}
   AND ({condition})"
     );
@@ -71,6 +94,7 @@ const TODAY: &str = "toDate(fromUnixTimestamp64Milli({as_of:Int64}, 'UTC'))";
 
 struct Compiler {
     params: Vec<(String, Param)>,
+    uses_static: bool,
 }
 
 impl Compiler {
@@ -93,6 +117,7 @@ impl Compiler {
                 op,
                 value,
             } => {
+                self.uses_static |= field.sql.contains("s.");
                 let expr = match trait_key {
                     Some(key) => {
                         let k = self.param(Param::Text(key.clone()), "String");
@@ -116,7 +141,7 @@ impl Compiler {
                     let k = self.event(event);
                     let n = self.param(Param::UInt(*n), "UInt64");
                     parts.push(format!(
-                        "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.person_activity WHERE {window} GROUP BY project_id, person_id HAVING sum(event_counts[{k}]) >= {n})"
+                        "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} GROUP BY project_id, person_id HAVING sum({k}) >= {n})"
                     ));
                 }
                 if let Some(n) = at_most {
@@ -124,7 +149,7 @@ impl Compiler {
                     let k = self.event(event);
                     let n = self.param(Param::UInt(*n), "UInt64");
                     parts.push(format!(
-                        "(d.project_id, d.person_id) NOT IN (SELECT project_id, person_id FROM {{db}}.person_activity WHERE {window} GROUP BY project_id, person_id HAVING sum(event_counts[{k}]) > {n})"
+                        "(d.project_id, d.person_id) NOT IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} GROUP BY project_id, person_id HAVING sum({k}) > {n})"
                     ));
                 }
                 format!("({})", parts.join(" AND "))
@@ -133,21 +158,21 @@ impl Compiler {
                 let window = self.window(*within_days);
                 let k = self.event(event);
                 format!(
-                    "(d.project_id, d.person_id) NOT IN (SELECT project_id, person_id FROM {{db}}.person_activity WHERE {window} AND event_counts[{k}] > 0)"
+                    "(d.project_id, d.person_id) NOT IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND {k} > 0)"
                 )
             }
             Rule::FirstDid { event, within_days } => {
                 let k = self.event(event);
                 let d = self.param(Param::UInt(u64::from(*within_days)), "UInt32");
                 format!(
-                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.person_activity WHERE day <= {TODAY} AND event_counts[{k}] > 0 GROUP BY project_id, person_id HAVING min(day) > {TODAY} - {d})"
+                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE day <= {TODAY} AND {k} > 0 GROUP BY project_id, person_id HAVING min(day) > {TODAY} - {d})"
                 )
             }
             Rule::Searched { term, within_days } => {
                 let window = self.window(*within_days);
                 let t = self.param(Param::Text(term.clone()), "String");
                 format!(
-                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.person_activity WHERE {window} AND arrayExists(q -> positionCaseInsensitiveUTF8(q, {t}) > 0, search_terms))"
+                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND arrayExists(q -> positionCaseInsensitiveUTF8(q, {t}) > 0, search_terms))"
                 )
             }
             Rule::Visited {
@@ -157,19 +182,30 @@ impl Compiler {
                 let window = self.window(*within_days);
                 let t = self.param(Param::Text(prefix.clone()), "String");
                 format!(
-                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.person_activity WHERE {window} AND arrayExists(x -> startsWith(x, {t}), paths))"
+                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND arrayExists(x -> startsWith(x, {t}), paths))"
                 )
             }
         }
     }
 
     fn join(&mut self, rules: &[Rule], with: &str) -> String {
-        let parts: Vec<String> = rules.iter().map(|r| format!("({})", self.rule(r))).collect();
+        let parts: Vec<String> = rules
+            .iter()
+            .map(|r| format!("({})", self.rule(r)))
+            .collect();
         parts.join(with)
     }
 
+    /// The count of `event` on an `activity_daily` row: a whitelisted column for a type, the
+    /// `event_counts` entry (a parameter) for a track name.
     fn event(&mut self, event: &EventKey) -> String {
-        self.param(Param::Text(event.0.clone()), "String")
+        match event {
+            EventKey::Type(column) => column.to_string(),
+            EventKey::Track(name) => {
+                let p = self.param(Param::Text(name.clone()), "String");
+                format!("event_counts[{p}]")
+            }
+        }
     }
 
     /// The days of `within_days` up to the as-of day (all history when `None`).

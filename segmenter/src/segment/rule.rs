@@ -96,7 +96,8 @@ impl Definition {
     /// Parses and validates a definition.
     pub fn parse(text: &str, format: Format) -> Result<Definition, RuleError> {
         let mut definition: Definition = match format {
-            Format::Toml => toml::from_str(text).map_err(|e| invalid(format!("not a valid segment definition: {e}")))?,
+            Format::Toml => toml::from_str(text)
+                .map_err(|e| invalid(format!("not a valid segment definition: {e}")))?,
             Format::Json => serde_json::from_str(text)
                 .map_err(|e| invalid(format!("not a valid segment definition: {e}")))?,
         };
@@ -214,7 +215,11 @@ pub const FIELDS: &[Field] = &[
     f("is_identified", "d.is_identified", FieldType::Bool),
     f("first_seen_at", "d.first_seen_at", FieldType::Time),
     f("last_seen_at", "d.last_seen_at", FieldType::Time),
-    f("days_since_last_seen", "d.days_since_last_seen", FieldType::Int),
+    f(
+        "days_since_last_seen",
+        "d.days_since_last_seen",
+        FieldType::Int,
+    ),
     f("active_days_7d", "d.active_days_7d", FieldType::Int),
     f("active_days_30d", "d.active_days_30d", FieldType::Int),
     f("sessions_7d", "d.sessions_7d", FieldType::Int),
@@ -222,8 +227,16 @@ pub const FIELDS: &[Field] = &[
     f("sessions_total", "d.sessions_total", FieldType::Int),
     f("page_views_total", "d.page_views_total", FieldType::Int),
     f("page_views_30d", "d.page_views_30d", FieldType::Int),
-    f("avg_session_seconds", "d.avg_session_seconds", FieldType::Float),
-    f("avg_engaged_seconds", "d.avg_engaged_seconds", FieldType::Float),
+    f(
+        "avg_session_seconds",
+        "d.avg_session_seconds",
+        FieldType::Float,
+    ),
+    f(
+        "avg_engaged_seconds",
+        "d.avg_engaged_seconds",
+        FieldType::Float,
+    ),
     f("orders_total", "d.orders_total", FieldType::Int),
     f("revenue_total", "d.revenue_total", FieldType::Float),
     f("last_order_at", "d.last_order_at", FieldType::Time),
@@ -237,12 +250,28 @@ pub const FIELDS: &[Field] = &[
     f("member_id", "s.member_id", FieldType::Text),
     f("level", "s.level", FieldType::Text),
     f("first_path", "s.first_path", FieldType::Text),
-    f("first_referrer_domain", "s.first_referrer_domain", FieldType::Text),
-    f("first_referrer_class", "s.first_referrer_class", FieldType::Text),
+    f(
+        "first_referrer_domain",
+        "s.first_referrer_domain",
+        FieldType::Text,
+    ),
+    f(
+        "first_referrer_class",
+        "s.first_referrer_class",
+        FieldType::Text,
+    ),
     f("first_utm_source", "s.first_utm_source", FieldType::Text),
     f("first_utm_medium", "s.first_utm_medium", FieldType::Text),
-    f("first_utm_campaign", "s.first_utm_campaign", FieldType::Text),
-    f("first_device_class", "s.first_device_class", FieldType::Text),
+    f(
+        "first_utm_campaign",
+        "s.first_utm_campaign",
+        FieldType::Text,
+    ),
+    f(
+        "first_device_class",
+        "s.first_device_class",
+        FieldType::Text,
+    ),
     f("first_browser", "s.first_browser", FieldType::Text),
     f("first_os", "s.first_os", FieldType::Text),
 ];
@@ -295,9 +324,9 @@ impl Op {
     /// The operators a field type accepts.
     pub fn allowed(ty: FieldType) -> &'static [&'static str] {
         match ty {
-            FieldType::Int | FieldType::Float => {
-                &["eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in"]
-            }
+            FieldType::Int | FieldType::Float => &[
+                "eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in",
+            ],
             FieldType::Text => &["eq", "ne", "in", "not_in", "contains", "starts_with"],
             FieldType::Stage => &["eq", "ne", "in", "not_in"],
             FieldType::Bool => &["eq", "ne"],
@@ -323,9 +352,14 @@ pub enum Literal {
     TextList(Vec<String>),
 }
 
-/// An event kind as stored in `activity_daily.event_counts`: a type, or `track:<name>`.
+/// An event kind: a type, counted in its own `activity_daily` column (from a whitelist), or a
+/// `track` event's name, counted in `activity_daily.event_counts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventKey(pub String);
+pub enum EventKey {
+    /// The `activity_daily` column counting this type.
+    Type(&'static str),
+    Track(String),
+}
 
 /// A validated rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -369,9 +403,7 @@ fn invalid(message: String) -> RuleError {
 
 fn check_text(what: &str, text: &str) -> Result<(), RuleError> {
     if text.len() > MAX_TEXT {
-        return Err(invalid(format!(
-            "{what} is longer than {MAX_TEXT} bytes"
-        )));
+        return Err(invalid(format!("{what} is longer than {MAX_TEXT} bytes")));
     }
     if text.contains('\0') {
         return Err(invalid(format!("{what} must not contain NUL characters")));
@@ -379,14 +411,15 @@ fn check_text(what: &str, text: &str) -> Result<(), RuleError> {
     Ok(())
 }
 
-const EVENT_TYPES: &[&str] = &[
-    "page_view",
-    "page_leave",
-    "click",
-    "search",
-    "session_start",
-    "identify",
-    "track",
+/// Event types and the `activity_daily` column that counts each.
+pub const EVENT_TYPES: &[(&str, &str)] = &[
+    ("page_view", "page_views"),
+    ("page_leave", "page_leaves"),
+    ("click", "clicks"),
+    ("search", "searches"),
+    ("session_start", "session_starts"),
+    ("identify", "identifies"),
+    ("track", "tracks"),
 ];
 
 fn event_key(text: &str) -> Result<EventKey, RuleError> {
@@ -400,10 +433,9 @@ fn event_key(text: &str) -> Result<EventKey, RuleError> {
             "event {text:?} must be an event type (page_view, search, …) or a track event name of letters, digits, _ - . : / and spaces"
         )));
     }
-    if EVENT_TYPES.contains(&text) {
-        Ok(EventKey(text.to_owned()))
-    } else {
-        Ok(EventKey(format!("track:{text}")))
+    match EVENT_TYPES.iter().find(|(name, _)| *name == text) {
+        Some((_, column)) => Ok(EventKey::Type(column)),
+        None => Ok(EventKey::Track(text.to_owned())),
     }
 }
 
@@ -454,13 +486,19 @@ impl RawRule {
 
     fn validate_at(&self, depth: usize, predicates: &mut usize) -> Result<Rule, RuleError> {
         if depth > MAX_DEPTH {
-            return Err(invalid(format!("rules nest deeper than {MAX_DEPTH} levels")));
+            return Err(invalid(format!(
+                "rules nest deeper than {MAX_DEPTH} levels"
+            )));
         }
         let keys = self.keys();
         let [kind] = keys[..] else {
             return Err(invalid(format!(
                 "each rule needs exactly one of all, any, not, field, did, did_not, first_did, searched, visited; found {}",
-                if keys.is_empty() { "none".to_owned() } else { keys.join(", ") }
+                if keys.is_empty() {
+                    "none".to_owned()
+                } else {
+                    keys.join(", ")
+                }
             )));
         };
         let extra = |allowed: &[&str]| -> Result<(), RuleError> {
@@ -473,7 +511,9 @@ impl RawRule {
             ];
             for (name, is) in present {
                 if is && !allowed.contains(&name) {
-                    return Err(invalid(format!("`{name}` has no meaning in a `{kind}` rule")));
+                    return Err(invalid(format!(
+                        "`{name}` has no meaning in a `{kind}` rule"
+                    )));
                 }
             }
             Ok(())
@@ -481,7 +521,9 @@ impl RawRule {
         if !matches!(kind, "all" | "any" | "not") {
             *predicates += 1;
             if *predicates > MAX_PREDICATES {
-                return Err(invalid(format!("a rule has at most {MAX_PREDICATES} predicates")));
+                return Err(invalid(format!(
+                    "a rule has at most {MAX_PREDICATES} predicates"
+                )));
             }
         }
         let list = |rules: &Vec<RawRule>, predicates: &mut usize| -> Result<Vec<Rule>, RuleError> {
@@ -515,16 +557,20 @@ impl RawRule {
                 extra(&["at_least", "at_most", "within_days"])?;
                 let at_least = count("at_least", self.at_least)?;
                 let at_most = count("at_most", self.at_most)?;
-                if let (Some(lo), Some(hi)) = (at_least, at_most) {
-                    if lo > hi {
-                        return Err(invalid(format!(
-                            "at_least ({lo}) is greater than at_most ({hi}): nobody can match"
-                        )));
-                    }
+                if let (Some(lo), Some(hi)) = (at_least, at_most)
+                    && lo > hi
+                {
+                    return Err(invalid(format!(
+                        "at_least ({lo}) is greater than at_most ({hi}): nobody can match"
+                    )));
                 }
                 Rule::Did {
                     event: event_key(self.did.as_deref().unwrap_or_default())?,
-                    at_least: if at_most.is_none() { Some(at_least.unwrap_or(1)) } else { at_least },
+                    at_least: if at_most.is_none() {
+                        Some(at_least.unwrap_or(1))
+                    } else {
+                        at_least
+                    },
                     at_most,
                     within_days: days(self.within_days)?,
                 }
@@ -541,7 +587,10 @@ impl RawRule {
                 Rule::FirstDid {
                     event: event_key(self.first_did.as_deref().unwrap_or_default())?,
                     within_days: days(self.within_days)?.ok_or_else(|| {
-                        invalid("`first_did` needs within_days (first did it within the last D days)".into())
+                        invalid(
+                            "`first_did` needs within_days (first did it within the last D days)"
+                                .into(),
+                        )
                     })?,
                 }
             }
@@ -562,7 +611,9 @@ impl RawRule {
                 let prefix = self.visited.clone().unwrap_or_default();
                 check_text("visited", &prefix)?;
                 if prefix.is_empty() {
-                    return Err(invalid("`visited` needs a path prefix such as \"/shoes\"".into()));
+                    return Err(invalid(
+                        "`visited` needs a path prefix such as \"/shoes\"".into(),
+                    ));
                 }
                 Rule::Visited {
                     prefix,
@@ -642,7 +693,12 @@ fn canonical(op: &str) -> &str {
     }
 }
 
-fn literal(name: &str, ty: FieldType, op: Op, value: &serde_json::Value) -> Result<Literal, RuleError> {
+fn literal(
+    name: &str,
+    ty: FieldType,
+    op: Op,
+    value: &serde_json::Value,
+) -> Result<Literal, RuleError> {
     use serde_json::Value;
     let wrong = |expected: &str| {
         invalid(format!(
@@ -684,7 +740,9 @@ fn literal(name: &str, ty: FieldType, op: Op, value: &serde_json::Value) -> Resu
     };
     let list = |v: &Value| -> Result<Vec<Value>, RuleError> {
         match v {
-            Value::Array(items) if !items.is_empty() && items.len() <= MAX_LIST => Ok(items.clone()),
+            Value::Array(items) if !items.is_empty() && items.len() <= MAX_LIST => {
+                Ok(items.clone())
+            }
             Value::Array(_) => Err(invalid(format!(
                 "field {name:?}: the list needs 1 to {MAX_LIST} values"
             ))),
@@ -740,7 +798,10 @@ fn parse_time(text: &str) -> Option<i64> {
         Ok(at) => at,
         Err(_) => {
             let format = time::macros::format_description!("[year]-[month]-[day]");
-            time::Date::parse(text, &format).ok()?.midnight().assume_utc()
+            time::Date::parse(text, &format)
+                .ok()?
+                .midnight()
+                .assume_utc()
         }
     };
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()

@@ -77,7 +77,11 @@ pub async fn show(db: &Db, id: &str) -> Result<String, Error> {
         summary.segment_id,
         summary.name,
         summary.kind,
-        if summary.project_id.is_empty() { "(all)" } else { &summary.project_id },
+        if summary.project_id.is_empty() {
+            "(all)"
+        } else {
+            &summary.project_id
+        },
         summary.members
     );
     if !summary.description.is_empty() {
@@ -88,10 +92,13 @@ pub async fn show(db: &Db, id: &str) -> Result<String, Error> {
     if let Some(rule) = &definition.rule {
         let compiled = compile(&rule.validate()?, &definition.project);
         out += "\n\ncompiled SQL:\n";
-        out += &db.sql(&compiled.sql, &[]);
+        out += &db.sql(&compiled.scoped(None), &[]);
         out += "\n\nparameters:\n";
         for (name, value) in &compiled.params {
-            out += &format!("  {name} = {}\n", serde_json::to_string(value).unwrap_or_default());
+            out += &format!(
+                "  {name} = {}\n",
+                serde_json::to_string(value).unwrap_or_default()
+            );
         }
     }
     Ok(out)
@@ -100,7 +107,11 @@ pub async fn show(db: &Db, id: &str) -> Result<String, Error> {
 /// Saves a definition (replacing one with the same id). A static segment is evaluated now,
 /// from its rule, its `members` or `ids`; returns its member count. Dynamic segments are
 /// evaluated by the next run (`None`).
-pub async fn add(db: &Db, definition: &Definition, ids: Option<&[String]>) -> Result<Option<u64>, Error> {
+pub async fn add(
+    db: &Db,
+    definition: &Definition,
+    ids: Option<&[String]>,
+) -> Result<Option<u64>, Error> {
     definition.validate()?;
     let mut definition = definition.clone();
     if let Some(ids) = ids {
@@ -152,7 +163,15 @@ pub async fn add(db: &Db, definition: &Definition, ids: Option<&[String]>) -> Re
     .await?;
     let count = match compiled {
         Some(compiled) => {
-            evaluate(db, &definition.id, Source::Rule(&compiled), run_id, now, now).await?
+            evaluate(
+                db,
+                &definition.id,
+                Source::Rule(&compiled),
+                run_id,
+                now,
+                now,
+            )
+            .await?
         }
         None => {
             let source = Source::Ids {
@@ -193,9 +212,17 @@ pub async fn delete(db: &Db, id: &str) -> Result<(), Error> {
         .await
 }
 
-/// Re-evaluates every dynamic segment. A segment whose stored definition no longer
-/// validates is skipped with an error in the log. Returns how many were evaluated.
-pub async fn refresh_dynamic(db: &Db, run_id: u64, as_of_ms: i64, now_ms: i64) -> Result<usize, Error> {
+/// Re-evaluates every dynamic segment: for everyone, or — with `candidates`, a SQL query of
+/// `(project_id, person_id)` — only for those people, the others keeping their membership.
+/// A segment whose stored definition no longer validates is skipped with an error in the log.
+/// Returns how many were evaluated.
+pub async fn refresh_dynamic(
+    db: &Db,
+    run_id: u64,
+    as_of_ms: i64,
+    now_ms: i64,
+    candidates: Option<&str>,
+) -> Result<usize, Error> {
     #[derive(Deserialize, clickhouse::Row)]
     struct Stored {
         segment_id: String,
@@ -221,8 +248,17 @@ pub async fn refresh_dynamic(db: &Db, run_id: u64, as_of_ms: i64, now_ms: i64) -
         });
         match compiled {
             Ok(compiled) => {
-                evaluate(db, &segment.segment_id, Source::Rule(&compiled), run_id, as_of_ms, now_ms)
-                    .await?;
+                match candidates {
+                    None => {
+                        let source = Source::Rule(&compiled);
+                        evaluate(db, &segment.segment_id, source, run_id, as_of_ms, now_ms).await?;
+                    }
+                    Some(candidates) => {
+                        let id = &segment.segment_id;
+                        let at = (run_id, as_of_ms, now_ms);
+                        evaluate_some(db, id, &compiled, candidates, at).await?;
+                    }
+                }
                 done += 1;
             }
             Err(error) => {
@@ -279,7 +315,7 @@ async fn evaluate(
             .param("as_of", as_of_ms)
     };
     let (source_sql, params) = match &source {
-        Source::Rule(compiled) => (compiled.sql.clone(), Some(*compiled)),
+        Source::Rule(compiled) => (compiled.scoped(None), Some(*compiled)),
         Source::Ids { .. } => (
             "SELECT DISTINCT {project:String} AS project_id, arrayJoin({ids:Array(String)}) AS person_id".to_owned(),
             None,
@@ -300,7 +336,8 @@ async fn evaluate(
         &spoor_schema::segmenter::SEGMENT_MEMBERS,
         "segment_id = {seg:String} AND run_id != {run:UInt64}",
     );
-    db.execute("segment members: old", bind(db.query(&old))).await?;
+    db.execute("segment members: old", bind(db.query(&old)))
+        .await?;
     db.query(&db.sql(
         "SELECT count() FROM {db}.segment_members WHERE segment_id = {seg:String}",
         &[],
@@ -309,6 +346,63 @@ async fn evaluate(
     .fetch_one::<u64>()
     .await
     .map_err(|e| Error::query("count segment members", e))
+}
+
+const ENTERED_SOME: &str = "
+INSERT INTO {db}.segment_members (segment_id, project_id, person_id, entered_at, run_id)
+SELECT {seg:String}, n.project_id, n.person_id, fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
+FROM ({source}) AS n
+WHERE (n.project_id, n.person_id) NOT IN (
+    SELECT project_id, person_id FROM {db}.segment_members WHERE segment_id = {seg:String})";
+
+const CHANGES_SOME: &str = "
+INSERT INTO {db}.segment_changes (segment_id, project_id, person_id, change, at, run_id)
+SELECT segment_id, project_id, person_id, 'entered', fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
+FROM {db}.segment_members
+WHERE segment_id = {seg:String} AND run_id = {run:UInt64}
+UNION ALL
+SELECT DISTINCT segment_id, project_id, person_id, 'exited', fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
+FROM {db}.segment_members
+WHERE segment_id = {seg:String} AND run_id != {run:UInt64}
+  AND (project_id, person_id) IN ({candidates})
+  AND (project_id, person_id) NOT IN (SELECT project_id, person_id FROM ({source}))";
+
+/// Re-evaluates a segment for `candidates` only; `at` is (run id, as-of ms, now ms).
+async fn evaluate_some(
+    db: &Db,
+    segment_id: &str,
+    compiled: &super::Compiled,
+    candidates: &str,
+    (run_id, as_of_ms, now_ms): (u64, i64, i64),
+) -> Result<(), Error> {
+    let source = db.sql(&compiled.scoped(Some(candidates)), &[]);
+    let bind = |q: clickhouse::query::Query| {
+        compiled.bind(
+            q.param("seg", segment_id)
+                .param("run", run_id)
+                .param("version", crate::build::profiles::dynamic_version(run_id))
+                .param("now", now_ms)
+                .param("as_of", as_of_ms),
+        )
+    };
+    let entered = db.sql(ENTERED_SOME, &[("source", &source)]);
+    db.execute("segment members", bind(db.query(&entered)))
+        .await?;
+    let changes = db.sql(
+        CHANGES_SOME,
+        &[("source", &source), ("candidates", candidates)],
+    );
+    db.execute("segment changes", bind(db.query(&changes)))
+        .await?;
+    let exited = db.delete_where(
+        &spoor_schema::segmenter::SEGMENT_MEMBERS,
+        "segment_id = {seg:String} AND (project_id, person_id) IN (
+            SELECT project_id, person_id FROM {db}.segment_changes
+            WHERE segment_id = {seg:String} AND run_id = {run:UInt64} AND change = 'exited')",
+    );
+    let exited = db.sql(&exited, &[]);
+    db.execute("segment members: exited", bind(db.query(&exited)))
+        .await
 }
 
 /// `max(now, greatest stored + 1)`, so versions and run ids only grow.

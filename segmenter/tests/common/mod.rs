@@ -40,7 +40,9 @@ pub async fn fresh_db(test: &str) -> Db {
         .execute()
         .await
         .expect("drop old test database");
-    spoor_segmenter::migrate(&db).await.expect("migrations apply");
+    spoor_segmenter::migrate(&db)
+        .await
+        .expect("migrations apply");
     db
 }
 
@@ -63,7 +65,9 @@ pub fn ev(kind: &str, when: &str, anonymous_id: &str) -> Ev {
 }
 
 pub fn page(when: &str, anonymous_id: &str, session: &str, path: &str) -> Ev {
-    ev("page_view", when, anonymous_id).session(session).path(path)
+    ev("page_view", when, anonymous_id)
+        .session(session)
+        .path(path)
 }
 
 pub fn track(when: &str, user: &str, name: &str, properties: &str) -> Ev {
