@@ -41,10 +41,21 @@ pub struct Connection {
     )]
     pub clickhouse_url: String,
     /// Database holding `events` and the derived tables.
-    #[arg(long, global = true, env = "SPOOR_DATABASE", default_value = "spoor")]
+    #[arg(
+        long = "clickhouse-database",
+        alias = "database",
+        global = true,
+        env = "SPOOR_CLICKHOUSE_DATABASE",
+        default_value = "spoor"
+    )]
     pub database: String,
     /// ClickHouse cluster name: DDL runs ON CLUSTER, tables are Replicated + Distributed.
-    #[arg(long, global = true, env = "SPOOR_CLUSTER")]
+    #[arg(
+        long = "clickhouse-cluster",
+        alias = "cluster",
+        global = true,
+        env = "SPOOR_CLICKHOUSE_CLUSTER"
+    )]
     pub cluster: Option<String>,
 }
 
