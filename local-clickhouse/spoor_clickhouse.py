@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import bz2
 import fcntl
+import io
 import json
 import lzma
 import os
@@ -43,7 +44,6 @@ from clickhouse_cityhash.cityhash import CityHash128
 # --- limits and timeouts -----------------------------------------------------
 
 READ_CHUNK = 1 << 16  # bytes read from the socket at a time
-INSERT_CHUNK = 1 << 20  # bytes handed to chDB's streaming insert at a time
 SPOOL_IN_MEMORY = 32 << 20  # request data above this goes to a temp file
 MAX_COMPRESSED_BLOCK = 1 << 30  # ClickHouse's DBMS_MAX_COMPRESSED_SIZE
 RESPONSE_BLOCK = 1 << 20  # block size for `compress=1` responses
@@ -185,6 +185,7 @@ _INSERT_URL_FORMAT_RE = re.compile(r"\s*(INSERT\s+INTO\s.*?)\s+FORMAT\s+([A-Za-z
 _INSERT_URL_VALUES_RE = re.compile(r"\s*(INSERT\s+INTO\s.*?)\s+VALUES\s*\Z", re.S | re.I)
 _NOT_A_DATA_INSERT_RE = re.compile(r"\b(SELECT|VALUES|WITH)\b", re.I)
 _OUTPUT_FORMAT_RE = re.compile(r"\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*(?:SETTINGS\b[^;]*)?;?\s*\Z", re.S | re.I)
+_SETTINGS_CLAUSE_RE = re.compile(r"SETTINGS\s+[A-Za-z_][A-Za-z0-9_]*\s*=", re.I)
 _SET_RE = re.compile(r"\s*SET\s+(?!ROLE\b|DEFAULT\s+ROLE\b)(.*?)\s*;?\s*\Z", re.S | re.I)
 
 
@@ -482,12 +483,23 @@ class RequestBody:
                 raise BadRequest("bad chunked encoding: chunk not followed by CRLF")
 
 
-def spool(chunks: Iterable[bytes], tmp_dir: str) -> tuple[IO[bytes], int]:
-    """Write decoded request data to memory, or to a temp file when large."""
-    spooled = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=tmp_dir)
+SPOOL_PREFIX = "body-"  # named spool files in the data dir's tmp/ (removed at start-up)
+
+
+def spool(chunks: Iterable[bytes], tmp_dir: str, on_disk: bool = False) -> tuple[IO[bytes], int]:
+    """Write decoded request data to memory, or to a named temp file when large or `on_disk`.
+
+    The file is named (unlike SpooledTemporaryFile's) so that chDB can read
+    INSERT data from it with `FROM INFILE`; it is deleted when closed.
+    """
+    spooled: IO[bytes] = _spool_file(tmp_dir) if on_disk else io.BytesIO()
     size = 0
     try:
         for chunk in chunks:
+            if isinstance(spooled, io.BytesIO) and size + len(chunk) > SPOOL_IN_MEMORY:
+                in_memory = spooled
+                spooled = _spool_file(tmp_dir)
+                spooled.write(in_memory.getvalue())
             spooled.write(chunk)
             size += len(chunk)
     except BaseException:
@@ -495,6 +507,22 @@ def spool(chunks: Iterable[bytes], tmp_dir: str) -> tuple[IO[bytes], int]:
         raise
     spooled.seek(0)
     return spooled, size
+
+
+def _spool_file(tmp_dir: str) -> IO[bytes]:
+    return tempfile.NamedTemporaryFile(dir=tmp_dir, prefix=SPOOL_PREFIX)
+
+
+def spool_to_file(data: IO[bytes], offset: int, tmp_dir: str) -> IO[bytes]:
+    """The data from `offset` on, in a named file of its own (for `FROM INFILE`)."""
+    if offset == 0 and isinstance(getattr(data, "name", None), str):
+        return data
+    try:
+        data.seek(offset)
+        rest, _ = spool(iter(lambda: data.read(1 << 20), b""), tmp_dir, on_disk=True)
+    finally:
+        data.close()
+    return rest
 
 
 def parse_multipart(body: bytes, content_type: str) -> dict[str, bytes]:
@@ -649,29 +677,75 @@ class Engine:
         return Outcome()
 
     def _insert(self, statement: Statement) -> Outcome:
+        """Run an INSERT whose data came in the request body.
+
+        The data is in a file, which chDB reads with `INSERT ... FROM INFILE`,
+        one ordinary query that raises every error and forms and commits blocks
+        as ClickHouse does for an HTTP insert. Two other ways are broken in chDB
+        26.9: its streaming insert (`send_insert`/`append`/`finish`) reports
+        success, with rows_written, when the pipeline fails after parsing (a
+        throwIf() in a DEFAULT/MATERIALIZED column, a CHECK constraint) and then
+        stores nothing; and data inline after `FORMAT X` in the query text ends
+        at the first blank line (the rest is run as another statement), which
+        silently truncates binary formats.
+        """
         assert statement.data is not None and statement.insert_format is not None
         if statement.readonly:
             raise _readonly_error()
+        path = statement.data.name
+        sql = insert_from_infile(statement.sql, path, statement.insert_format)
         started = time.monotonic_ns()
-        inserter = self._session.send_insert(statement.sql, statement.insert_format)
         try:
-            while True:
-                chunk = statement.data.read(INSERT_CHUNK)
-                if not chunk:
-                    break
-                inserter.append(chunk)
-            result = inserter.finish()
-        except BaseException:
-            try:
-                inserter.cancel()
-            except Exception:
-                pass
-            raise
+            result = self._session.query(sql, "TabSeparated")
+        except Exception as exc:
+            raise _without_infile(ClickHouseError.from_chdb(exc), path) from None
         return Outcome(
-            written_rows=result.rows_written,
-            written_bytes=result.bytes_written,
+            written_rows=result.rows_written(),
+            written_bytes=result.bytes_written(),
             elapsed_ns=time.monotonic_ns() - started,
         )
+
+
+def insert_from_infile(insert: str, path: str, fmt: str) -> str:
+    """`INSERT INTO t (a) [SETTINGS ...]` → `INSERT INTO t (a) FROM INFILE ... [SETTINGS ...] FORMAT fmt`."""
+    settings = _top_level_settings(insert)
+    head, tail = (insert[:settings], "\n" + insert[settings:]) if settings >= 0 else (insert, "")
+    # Newlines, not blanks: a `-- comment` at the end of a part must not swallow the next.
+    return f"{head}\nFROM INFILE {quote_string(path)} COMPRESSION 'none'{tail}\nFORMAT {fmt}"
+
+
+def _top_level_settings(sql: str) -> int:
+    """Offset of a `SETTINGS name =` clause outside quotes and parentheses, or -1."""
+    depth, index, found = 0, 0, -1
+    while index < len(sql):
+        char = sql[index]
+        if char in "'`\"":
+            index += 1
+            while index < len(sql) and sql[index] != char:
+                index += 2 if sql[index] == "\\" else 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char.isalpha() or char == "_":
+            end = index
+            while end < len(sql) and (sql[end].isalnum() or sql[end] == "_"):
+                end += 1
+            if depth == 0 and _SETTINGS_CLAUSE_RE.match(sql, index):
+                found = index
+            index = end
+            continue
+        index += 1
+    return found
+
+
+def _without_infile(error: ClickHouseError, path: str) -> ClickHouseError:
+    """Drop what `FROM INFILE` adds to an error: the spool file is not the client's business."""
+    text = _unnest(error.text)
+    noises = (f": (in file/uri {path})", f" (in file/uri {path})", ": While executing File: data for INSERT was parsed from file")
+    for noise in noises:
+        text = text.replace(noise, "")
+    return ClickHouseError(error.code, text)
 
 
 def _readonly_error() -> ClickHouseError:
@@ -853,7 +927,12 @@ class Handler(BaseHTTPRequestHandler):
         if truthy(args.get("decompress")):
             verify = not truthy(args.get("http_native_compression_disable_checksumming_on_decompress"))
             chunks = decode_native_blocks(chunks, verify)
-        data, size = spool(chunks, self.server.tmp_dir)
+        url_query = args.get("query")
+        content_type = self.headers.get("Content-Type") or ""
+        multipart = content_type.lower().startswith("multipart/form-data")
+        url_insert = split_url_insert(url_query) if url_query is not None and not multipart else None
+        # The data of an INSERT in the URL goes straight to a file for `FROM INFILE`.
+        data, size = spool(chunks, self.server.tmp_dir, on_disk=url_insert is not None)
 
         statement = Statement(
             sql="",
@@ -863,10 +942,8 @@ class Handler(BaseHTTPRequestHandler):
             default_format=args.get("default_format") or "TabSeparated",
             readonly=method == "GET",
         )
-        url_query = args.get("query")
-        content_type = self.headers.get("Content-Type") or ""
         try:
-            if content_type.lower().startswith("multipart/form-data"):
+            if multipart:
                 fields = parse_multipart(data.read(), content_type)
                 for name, value in fields.items():
                     if name.startswith("param_"):
@@ -877,9 +954,8 @@ class Handler(BaseHTTPRequestHandler):
                 statement.sql = "\n".join(part for part in (url_query, body_query) if part)
                 return statement
             if url_query is not None:
-                insert = split_url_insert(url_query)
-                if insert is not None:
-                    statement.sql, statement.insert_format = insert
+                if url_insert is not None:
+                    statement.sql, statement.insert_format = url_insert
                     statement.data, data = data, None
                     return statement
                 rest = data.read().decode("utf-8", "replace") if size else ""
@@ -889,8 +965,7 @@ class Handler(BaseHTTPRequestHandler):
             insert_in_body = split_body_insert(head)
             if insert_in_body is not None:
                 statement.sql, statement.insert_format, offset = insert_in_body
-                data.seek(offset)
-                statement.data, data = data, None
+                statement.data, data = spool_to_file(data, offset, self.server.tmp_dir), None
                 return statement
             statement.sql = (head + data.read()).decode("utf-8", "replace")
             return statement
@@ -961,6 +1036,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError:
         print(f"error: another local ClickHouse is already using {data_dir}", file=sys.stderr)
         return 1
+    for leftover in os.listdir(tmp_dir):  # spool files of a server that did not stop cleanly
+        if leftover.startswith(SPOOL_PREFIX):
+            try:
+                os.remove(os.path.join(tmp_dir, leftover))
+            except OSError:
+                pass
 
     try:
         server = Server((args.host, args.port), None, tmp_dir, args.verbose)
