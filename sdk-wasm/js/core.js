@@ -1,23 +1,15 @@
 // Spoor SDK, JS side — shared by the script-tag loader (spoor.js) and the ESM entry
-// (spoor.mjs); the build concatenates it with wasm-bindgen's glue. It does only what wasm
-// cannot do cheaply: DOM listeners that call wasm exports, reading the page and storage,
-// describing clicked elements in one crossing, timers, gzip and transport. Every decision
-// (what to capture, sessions, queue, retries, consent) is made in Rust (src/tracker.rs).
-// Nothing here may throw into the host page: every entry point is wrapped.
+// (spoor.mjs); the build concatenates it with wasm-bindgen's glue and minifies it. It does
+// only what wasm cannot do cheaply: DOM listeners that call into wasm, reading the page and
+// storage, describing clicked elements in one crossing, the timer, gzip and transport.
+// Every decision (what to capture, sessions, queue, retries, consent) is made in Rust
+// (src/tracker.rs). Nothing here may throw into the host page: every entry is wrapped.
 
-// The host object the wasm talks to (src/sdk.rs `Host`). W holds the wasm exports; its
-// callbacks (tick, compressed, sent) are called by name.
-function spoorHost(W) {
-  var d = document, w = window, n = navigator, timer, dbg = { on: 0 }, FS = '\x1f', RS = '\x1e',
-    TEST = ['data-testid', 'data-test', 'data-cy', 'data-spoor-id'], attrList, attrText;
-
-  function call(f) {
-    try {
-      return W[f].apply(null, [].slice.call(arguments, 1));
-    } catch (e) {
-      dbg.on && console.warn('spoor', e);
-    }
-  }
+// The host object the wasm talks to (src/sdk.rs `Host`). `host.sdk` is the running SDK
+// (the wasm `Spoor` object); its callbacks (signal, compressed, sent) are called by name.
+function spoorHost() {
+  var d = document, w = window, n = navigator, timer, FS = '\x1f', RS = '\x1e',
+    TEST = ['data-testid', 'data-test', 'data-cy', 'data-spoor-id'], h;
 
   function clean(s) {
     return s == null ? '' : String(s).replace(/[\x1d-\x1f\n]/g, ' ');
@@ -27,71 +19,44 @@ function spoorHost(W) {
     return clean(e.getAttribute(a));
   }
 
-  function storage(area) {
-    try {
-      return area ? w.sessionStorage : w.localStorage;
-    } catch (e) {}
-  }
-
   function cookie(k) {
-    var m = d.cookie.match(new RegExp('(?:^|; )' + k.replace(/\./g, '\\.') + '=([^;]*)'));
-    return m ? decodeURIComponent(m[1]) : undefined;
+    var m = d.cookie.match('(?:^|; )' + k.replace(/\./g, '\\.') + '=([^;]*)');
+    return m ? decodeURIComponent(m[1]) : null;
   }
 
-  return {
-    dbg: dbg,
-    call: call,
+  return h = {
+    dbg: 0,
+    call: function (f, a, b, c, e) {
+      try {
+        return h.sdk[f](a, b, c, e);
+      } catch (e) {
+        h.dbg && console.warn('spoor', e);
+      }
+    },
     now: Date.now,
     random: function (b) {
-      try {
-        crypto.getRandomValues(b);
-      } catch (e) {
-        for (var i = 0; i < b.length; i++) b[i] = Math.random() * 256;
-      }
+      crypto.getRandomValues(b);
     },
     page: function () {
-      return location.href + '\n' + clean(d.title) + '\n' + d.referrer;
-    },
-    // area: 0 localStorage, 1 sessionStorage (this tab), 2 cookie
-    get: function (area, k) {
-      try {
-        var v = area == 2 ? cookie(k) : storage(area).getItem(k);
-        return v == null ? undefined : v;
-      } catch (e) {}
-    },
-    set: function (area, k, v) {
-      try {
-        if (area == 2) {
-          d.cookie = k + '=' + encodeURIComponent(v) + '; path=/; max-age=31536000; SameSite=Lax' +
-            (location.protocol == 'https:' ? '; Secure' : '');
-          return cookie(k) == v;
-        }
-        storage(area).setItem(k, v);
-        return true;
-      } catch (e) {
-        return false;
-      }
-    },
-    del: function (area, k) {
-      try {
-        if (area == 2) d.cookie = k + '=; path=/; max-age=0';
-        else storage(area).removeItem(k);
-      } catch (e) {}
-    },
-    keys: function (prefix) {
-      var o = [], s, i, k;
-      try {
-        s = storage(0);
-        for (i = 0; i < s.length; i++) {
-          k = s.key(i);
-          k.indexOf(prefix) || o.push(k);
-        }
-      } catch (e) {}
-      return o.join('\n');
-    },
-    results: function () {
       var e = d.querySelector('[data-spoor-results]');
-      return e ? e.getAttribute('data-spoor-results') : undefined;
+      return [location.href, clean(d.title), d.referrer, e ? attr(e, 'data-spoor-results') : ''].join('\n');
+    },
+    // op: 0 get, 1 set (undefined: not stored), 2 delete, 3 local-storage keys starting
+    // with k; area: 0 localStorage, 1 sessionStorage (this tab), 2 cookie.
+    store: function (op, area, k, v) {
+      try {
+        var c = area > 1, s = c || (area ? w.sessionStorage : w.localStorage);
+        if (op > 2) return Object.keys(s).filter(function (x) {
+          return !x.indexOf(k);
+        }).join('\n');
+        if (op > 1) c ? d.cookie = k + '=;path=/;max-age=0' : s.removeItem(k);
+        else if (op) {
+          if (!c) return s.setItem(k, v), '';
+          d.cookie = k + '=' + encodeURIComponent(v) + ';path=/;max-age=31536000;SameSite=Lax' +
+            (location.protocol == 'https:' ? ';Secure' : '');
+          if (cookie(k) == v) return '';
+        } else if ((v = c ? cookie(k) : s.getItem(k)) != null) return v;
+      } catch (e) {}
     },
     // One record for the clickable element (tag, type, name, id, autocomplete, class, role,
     // text, href, download), one of allowed data-* pairs, one per element up the tree
@@ -99,35 +64,31 @@ function spoorHost(W) {
     // up to 2: the selector needs to know "alone or not"). Input values are never read.
     // See src/click.rs.
     describe: function (el, sel, attrs) {
-      var c = el && el.closest && el.closest(sel), o = [], p, r, i, j, t, k, m, ta;
+      var c = el && el.closest && el.closest(sel), o = [], m = [], p, r, i, j, t, k, ta;
       if (!c || c.closest('[data-spoor-no-capture]')) return '';
-      t = c.tagName.toLowerCase();
-      o.push([t, attr(c, 'type'), attr(c, 'name'), clean(c.id), attr(c, 'autocomplete'), attr(c, 'class'),
+      t = c.localName;
+      o.push([t, clean(c.type), attr(c, 'name'), clean(c.id), attr(c, 'autocomplete'), attr(c, 'class'),
         attr(c, 'role'),
-        /^(input|select|textarea)$/.test(t) ? '' : clean((c.textContent || '').slice(0, 1000)).replace(/\s+/g, ' '),
+        /^(input|select|textarea)$/.test(t) ? '' : clean((c.textContent || '').slice(0, 1000)),
         typeof c.href == 'string' ? clean(c.href) : '', c.hasAttribute('download') ? 1 : ''].join(FS));
-      if (attrs !== attrText) {
-        attrText = attrs;
-        attrList = attrs ? attrs.split(',') : [];
-      }
-      m = [];
-      for (j = 0; j < attrList.length; j++) {
-        t = 'data-' + attrList[j];
-        c.hasAttribute(t) && m.push(attrList[j], attr(c, t));
-      }
+      attrs && attrs.split(' ').forEach(function (a) {
+        c.hasAttribute('data-' + a) && m.push(a, attr(c, 'data-' + a));
+      });
       o.push(m.join(FS));
       for (p = c, i = 0; p && p != d.body && p != d.documentElement && i < 5; p = p.parentElement, i++) {
         t = p.localName;
-        for (k = 1, r = p.previousElementSibling; r; r = r.previousElementSibling) r.localName == t && k++;
-        for (m = k, r = p.nextElementSibling; r && m < 2; r = r.nextElementSibling) r.localName == t && m++;
+        for (k = 1, r = p; r = r.previousElementSibling;) r.localName == t && k++;
+        for (m = k, r = p; m < 2 && (r = r.nextElementSibling);) r.localName == t && m++;
         for (ta = '', j = 0; j < 4 && !ta; j++) p.hasAttribute(TEST[j]) && (ta = TEST[j]);
-        o.push([t, clean(p.id), attr(p, 'class'), ta, ta ? attr(p, ta) : '', k, m].join(FS));
+        o.push([t, clean(p.id), attr(p, 'class'), ta, ta && attr(p, ta), k, m].join(FS));
       }
       return o.join(RS);
     },
     // The form (role=search around it, action, id, class, method), then its controls
-    // (type, name, id, role). See src/tracker.rs parse_form.
-    form: function (f) {
+    // (type, name, id, role); see src/search.rs parse_form. With i >= 0: the value of
+    // control i — only ever asked for the control Rust chose as the search box.
+    form: function (f, i) {
+      if (i >= 0) return (f = f.elements[i]) && f.value != null ? String(f.value) : '';
       if (!f || !f.elements || f.closest('[data-spoor-no-capture]')) return '';
       var o = [[f.closest('[role=search]') ? 1 : '', attr(f, 'action'), clean(f.id), attr(f, 'class'),
         attr(f, 'method')].join(FS)];
@@ -136,64 +97,49 @@ function spoorHost(W) {
       });
       return o.join(RS);
     },
-    // Only ever asked for the control Rust chose as the search box.
-    value: function (f, i) {
-      var e = f.elements[i];
-      return e && e.value != null ? String(e.value).replace(/\s+/g, ' ') : '';
-    },
-    // Sends one batch body (string, or gzip bytes). beacon: the page is going away.
-    send: function (id, url, body, beacon) {
-      if (beacon) {
-        try {
-          if (n.sendBeacon(url, new Blob([body], { type: 'text/plain' }))) return true;
-        } catch (e) {}
-      }
+    // Sends one batch: the body is `a`, or `a`, `ev`, `b` (gzip members) when `ev` is given.
+    // beacon: the page is going away.
+    send: function (id, url, a, ev, b, beacon) {
+      var body = new Blob(ev ? [a, ev, b] : [a], { type: 'text/plain' });
       try {
-        fetch(url, {
-          method: 'POST',
-          body: body,
-          keepalive: true,
-          credentials: 'omit',
-          headers: { 'Content-Type': 'text/plain' }
-        }).then(function (r) {
+        if (beacon && n.sendBeacon(url, body)) return true;
+        fetch(url, { method: 'POST', body: body, keepalive: true, credentials: 'omit' }).then(function (r) {
           var ra = r.headers.get('Retry-After'), ms = 0;
           if (ra) ms = +ra >= 0 ? ra * 1e3 : Date.parse(ra) - Date.now() || 0;
-          return (r.status == 200 ? r.json() : Promise.resolve()).then(null, function () {}).then(function (j) {
+          return (r.status == 200 ? r.json() : 0).then(null, function () {}).then(function (j) {
             var rej = (j && j.rejected) || [];
-            dbg.on && rej.length && console.warn('spoor: events rejected', rej);
-            beacon || call('sent', id, r.status, ms > 0 ? ms : 0, rej.map(function (x) {
+            h.dbg && rej.length && console.warn('spoor: events rejected', rej);
+            beacon || h.call('sent', id, r.status, ms > 0 ? ms : 0, rej.map(function (x) {
               return x.event_id;
-            }).join(','));
+            }).join());
           });
         }, function () {
-          beacon || call('sent', id, 0, 0, '');
+          beacon || h.call('sent', id, 0, 0, '');
         });
         return true;
       } catch (e) {
         return false;
       }
     },
-    // Compresses off the critical path; the wasm keeps the bytes until it sends.
-    gzip: function (id, body) {
+    // Compresses off the critical path; the wasm keeps the bytes until it sends them.
+    gzip: function (id, text) {
+      function done(b) {
+        h.call('compressed', id, b, b ? b.length : 0);
+      }
       try {
-        new Response(new Blob([body]).stream().pipeThrough(new CompressionStream('gzip')))
-          .arrayBuffer()
-          .then(function (b) {
-            call('compressed', id, new Uint8Array(b));
-          }, function () {
-            call('compressed', id, null);
-          });
+        new Response(new Blob([text]).stream().pipeThrough(new CompressionStream('gzip')))
+          .arrayBuffer().then(function (b) {
+            done(new Uint8Array(b));
+          }, done);
       } catch (e) {
-        setTimeout(function () {
-          call('compressed', id, null);
-        });
+        setTimeout(done);
       }
     },
     // One timer is enough: the wasm always asks for its next wake-up.
     timer: function (ms) {
       clearTimeout(timer);
       timer = setTimeout(function () {
-        call('signal', 0, 0);
+        h.call('signal', 0, 0);
       }, ms);
     },
     log: function (m) {
@@ -203,16 +149,18 @@ function spoorHost(W) {
 }
 
 // spoorCore(W, load) → boot(lines, wasmUrl, queue) → Promise<api>. load(url) instantiates
-// the wasm, after which W holds its exports.
+// the wasm, after which W.Spoor is the exported class.
 function spoorCore(W, load) {
-  var d = document, w = window, n = navigator, api = {}, host = spoorHost(W), call = host.call;
+  var d = document, w = window, n = navigator, api = {}, host = spoorHost(), call = host.call;
 
-  function on(target, type, f, opt) {
-    target.addEventListener(type, function (e) {
-      try {
-        f(e);
-      } catch (x) {}
-    }, opt || true);
+  function on(target, types, f, opt) {
+    types.split(' ').forEach(function (type) {
+      target.addEventListener(type, function (e) {
+        try {
+          f(e);
+        } catch (x) {}
+      }, opt || true);
+    });
   }
 
   function throttled(f, ms) {
@@ -226,9 +174,24 @@ function spoorCore(W, load) {
     };
   }
 
-  function scrollPct() {
-    var e = d.documentElement, h = Math.max(e.scrollHeight, d.body ? d.body.scrollHeight : 0);
-    return h > 0 ? Math.min(100, Math.round((w.scrollY + w.innerHeight) / h * 100)) : 100;
+  // Payload-free signals to the wasm (src/sdk.rs `Spoor::signal`).
+  function sig(k, a) {
+    call('signal', k, a || 0);
+  }
+
+  function scroll() {
+    var e = d.documentElement, ht = Math.max(e.scrollHeight, d.body ? d.body.scrollHeight : 0);
+    sig(9, ht > 0 ? Math.min(100, Math.round((w.scrollY + w.innerHeight) / ht * 100)) : 100);
+  }
+
+  function route() {
+    sig(5);
+    scroll();
+  }
+
+  function hide() {
+    scroll();
+    sig(1);
   }
 
   // Free-form properties travel as JSON text; anything but a plain object is dropped.
@@ -238,27 +201,12 @@ function spoorCore(W, load) {
     } catch (e) {}
   }
 
-  // Payload-free signals to the wasm (src/sdk.rs `signal`).
-  function sig(k, a) {
-    call('signal', k, a || 0);
-  }
-
-  function route() {
-    sig(5);
-    sig(9, scrollPct());
-  }
-
-  function hide() {
-    sig(9, scrollPct());
-    sig(1);
-  }
-
   function wire() {
     on(d, 'click', function (e) {
-      call('on_click', e.target);
+      call('element', 0, e.target);
     });
     on(d, 'submit', function (e) {
-      call('on_submit', e.target);
+      call('element', 1, e.target);
     });
     on(d, 'visibilitychange', function () {
       d.visibilityState == 'hidden' ? hide() : sig(2);
@@ -270,17 +218,11 @@ function spoorCore(W, load) {
     on(w, 'online', function () {
       sig(4);
     });
-    on(w, 'scroll', throttled(function () {
-      sig(9, scrollPct());
-    }, 250), { passive: true, capture: true });
-    var act = throttled(function () {
+    on(w, 'scroll', throttled(scroll, 250), { passive: true, capture: true });
+    on(w, 'mousemove keydown pointerdown touchstart wheel', throttled(function () {
       sig(3);
-    }, 1000);
-    ['mousemove', 'keydown', 'pointerdown', 'touchstart', 'wheel'].forEach(function (t) {
-      on(w, t, act, { passive: true, capture: true });
-    });
-    on(w, 'popstate', route);
-    on(w, 'hashchange', route);
+    }, 1000), { passive: true, capture: true });
+    on(w, 'popstate hashchange', route);
     ['pushState', 'replaceState'].forEach(function (m) {
       var orig = history[m];
       history[m] = function () {
@@ -292,13 +234,13 @@ function spoorCore(W, load) {
   }
 
   api.track = function (name, props) {
-    call('track', String(name), json(props));
+    call('text', 0, String(name), json(props));
   };
   api.identify = function (id, traits) {
-    call('identify', String(id), json(traits));
+    call('text', 1, String(id), json(traits));
   };
   api.search = function (q, count) {
-    call('search', String(q), count >= 0 && count < 4294967296 ? Math.floor(count) : undefined);
+    call('text', 2, String(q), count >= 0 ? String(Math.floor(count)) : undefined);
   };
   api.setConsent = function (granted) {
     sig(10, granted ? 1 : 0);
@@ -314,19 +256,19 @@ function spoorCore(W, load) {
   };
 
   return function boot(lines, wasmUrl, queue) {
-    host.dbg.on = /(^|\n)debug=(1|true)?\n/.test(lines + '\n');
-    lines += '\ncompress=' + (typeof CompressionStream == 'function') +
+    host.dbg = /(^|\n)debug=(1|true)?\n/.test(lines + '\n');
+    lines += '\ncompress=' + !!w.CompressionStream +
       '\nlang=' + (n.language || '') +
       '\ntz=' + (w.Intl ? Intl.DateTimeFormat().resolvedOptions().timeZone || '' : '') +
       '\nscreen=' + screen.width + 'x' + screen.height +
       '\nviewport=' + w.innerWidth + 'x' + w.innerHeight +
       '\ndnt=' + (n.doNotTrack == '1' || w.doNotTrack == '1') +
       '\ngpc=' + (n.globalPrivacyControl === true) +
-      '\nvisible=' + (d.visibilityState != 'hidden') + '\n';
+      '\nvisible=' + (d.visibilityState != 'hidden');
     return load({ module_or_path: wasmUrl }).then(function () {
-      if (call('start', lines, host)) {
+      if (host.sdk = W.Spoor.start(lines, host)) {
         wire();
-        sig(9, scrollPct());
+        scroll();
         queue.splice(0).forEach(function (a) {
           api[a[0]] && api[a[0]].apply(null, [].slice.call(a, 1));
         });
@@ -341,10 +283,11 @@ function spoorLines(o) {
   var s = '', k, v;
   for (k in o) {
     v = o[k];
-    if (v == null || typeof v == 'function') continue;
-    s += k.replace(/[A-Z]/g, function (c) {
-      return '-' + c.toLowerCase();
-    }) + '=' + String(Array.isArray(v) ? v.join(',') : v).replace(/\n/g, ' ') + '\n';
+    if (v != null && typeof v != 'function') {
+      s += k.replace(/[A-Z]/g, function (c) {
+        return '-' + c.toLowerCase();
+      }) + '=' + String(v).replace(/\n/g, ' ') + '\n';
+    }
   }
   return s;
 }

@@ -5,8 +5,7 @@
 // — are queued and replayed. Never throws: if the wasm is blocked the queue just stays.
 try {
   (function (w, s) {
-    var q = (w.spoor && w.spoor.q) || [];
-    var stub = function () {
+    var q = (w.spoor && w.spoor.q) || [], stub = function () {
       q.push(arguments);
     };
     stub.q = q;

@@ -9,12 +9,16 @@
 //! 3. then one record per element from it up towards `<body>` (at most five): tag, id,
 //!    class, test attribute name, its value, nth-of-type, count of type (the JS side stops
 //!    counting at 2: only "alone or not" matters).
+//!
+//! Tag names and types arrive in lower case (the DOM's `localName` and `type`).
 
-use spoor_protocol::Click;
+use alloc::string::String;
+use alloc::vec::Vec;
 
-use crate::json::push_str_lit;
+use crate::json::{push_str_lit, str_field};
 use crate::selector::{self, Node};
 use crate::sensitive::{self, Field};
+use crate::text::{int, pieces};
 use crate::url;
 
 /// What `Element.closest()` looks for: the elements whose clicks are captured (kept in step
@@ -23,160 +27,159 @@ pub const CLICKABLE: &str = "a,button,select,textarea,summary,label,\
 input:not([type=hidden]):not([type=password]),[role=button],[role=link],[role=menuitem],\
 [role=tab],[role=checkbox],[role=radio],[role=switch],[role=option]";
 
-const RS: char = '\u{1e}';
-const FS: char = '\u{1f}';
-
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Target {
-    pub tag: String,
-    pub kind: String,
-    pub name: String,
-    pub id: String,
-    pub autocomplete: String,
-    pub class: String,
-    pub role: String,
-    pub text: String,
-    pub href: String,
+pub struct Target<'a> {
+    pub tag: &'a str,
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub id: &'a str,
+    pub autocomplete: &'a str,
+    pub class: &'a str,
+    pub role: &'a str,
+    pub text: &'a str,
+    pub href: &'a str,
     pub download_attr: bool,
-    pub data: Vec<(String, String)>,
-    pub path: Vec<Node>,
-}
-
-fn field(it: &mut std::str::Split<'_, char>) -> String {
-    it.next().unwrap_or("").into()
+    /// Allowed `data-*` attributes: name, value, name, value… (U+001F-separated).
+    pub data: &'a str,
+    pub path: Vec<Node<'a>>,
 }
 
 /// Reads a description; `None` for an empty one (nothing clickable, or opted out).
-pub fn parse(desc: &str) -> Option<Target> {
-    let mut records = desc.split(RS);
+pub fn parse(desc: &str) -> Option<Target<'_>> {
+    let mut records = pieces(desc, 0x1e);
     let first = records.next().filter(|r| !r.is_empty())?;
-    let mut f = first.split(FS);
+    let mut f = pieces(first, 0x1f);
+    let mut next = move || f.next().unwrap_or("");
     let mut t = Target {
-        tag: field(&mut f).to_ascii_lowercase(),
-        kind: field(&mut f).to_ascii_lowercase(),
-        name: field(&mut f),
-        id: field(&mut f),
-        autocomplete: field(&mut f),
-        class: field(&mut f),
-        role: field(&mut f),
-        text: field(&mut f),
-        href: field(&mut f),
-        download_attr: f.next() == Some("1"),
-        ..Target::default()
+        tag: next(),
+        kind: next(),
+        name: next(),
+        id: next(),
+        autocomplete: next(),
+        class: next(),
+        role: next(),
+        text: next(),
+        href: next(),
+        download_attr: next() == "1",
+        data: records.next().unwrap_or(""),
+        path: Vec::new(),
     };
-    if let Some(data) = records.next() {
-        let mut f = data.split(FS);
-        while let (Some(k), Some(v)) = (f.next(), f.next()) {
-            if !k.is_empty() {
-                t.data.push((k.into(), v.into()));
-            }
-        }
-    }
     for rec in records {
-        let mut f = rec.split(FS);
-        let tag = field(&mut f).to_ascii_lowercase();
-        let id = field(&mut f);
-        let class = field(&mut f);
-        let test_name = field(&mut f);
-        let test_value = field(&mut f);
-        t.path.push(Node {
-            tag,
-            id,
-            class,
-            test_attr: (!test_name.is_empty()).then_some((test_name, test_value)),
-            nth_of_type: f.next().and_then(|n| n.parse().ok()).unwrap_or(1),
-            of_type: f.next().and_then(|n| n.parse().ok()).unwrap_or(1),
-        });
+        let mut f = pieces(rec, 0x1f);
+        let mut next = move || f.next().unwrap_or("");
+        let mut n = Node {
+            tag: next(),
+            id: next(),
+            class: next(),
+            test_attr: next(),
+            test_value: next(),
+            ..Node::default()
+        };
+        n.nth_of_type = int(next()).map_or(1, |v| v as u32);
+        n.of_type = int(next()).map_or(1, |v| v as u32);
+        t.path.push(n);
     }
     Some(t)
 }
 
-/// What a captured click becomes: the `click` payload and the allowed data attributes as a
-/// JSON object (`None` when there are none). `None` overall when the element must not be
-/// captured. `scrub` says which query parameters leave the `href`.
-pub fn capture(
-    t: &Target,
-    page_host: &str,
-    scrub: impl Fn(&str) -> bool,
-) -> Option<(Click, Option<String>)> {
-    if !selector::is_clickable(&t.tag, &t.role, &t.kind) {
+/// A captured click: the wire `click` object and the allowed data attributes as a JSON
+/// object (`None` when there are none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// `,"click":{…}` as written into the event.
+    pub click: String,
+    /// `{"name":"value",…}`.
+    pub properties: Option<String>,
+}
+
+/// What a click becomes; `None` when the element must not be captured. `scrub` says which
+/// query parameters leave the `href`.
+pub fn capture(t: &Target<'_>, page_host: &str, scrub: impl Fn(&str) -> bool) -> Option<Captured> {
+    if !selector::is_clickable(t.tag, t.role, t.kind) {
         return None;
     }
     let field = Field {
-        tag: &t.tag,
-        kind: &t.kind,
-        name: &t.name,
-        id: &t.id,
-        autocomplete: &t.autocomplete,
-        class: &t.class,
+        tag: t.tag,
+        kind: t.kind,
+        name: t.name,
+        id: t.id,
+        autocomplete: t.autocomplete,
+        class: t.class,
     };
     if sensitive::refuse(&field) {
         return None;
     }
-    let form_field = matches!(t.tag.as_str(), "input" | "select" | "textarea");
-    // Whitespace collapsed, at most 200 characters (as search queries).
-    let mut text = if form_field {
-        // Never a value; a button-like input is named by its type.
-        String::new()
-    } else {
-        crate::search::clean(&t.text)
-    };
+    // Whitespace collapsed, at most 200 characters (as search queries). A form field's
+    // text is never kept (a button-like input is named by its type).
+    let form_field = matches!(t.tag, "input" | "select" | "textarea");
+    let mut text = crate::search::clean(if form_field { "" } else { t.text });
     if sensitive::looks_like_number_secret(&text) {
         text.clear();
     }
-    let href = (!t.href.is_empty()).then(|| url::scrub(&t.href, &scrub));
-    let (outbound, download) = match &href {
-        Some(h) => (
-            url::is_outbound(h, page_host),
-            t.download_attr || url::is_download(h),
-        ),
-        None => (false, false),
-    };
-    let props = (!t.data.is_empty()).then(|| {
-        let mut s = String::from("{");
-        for (i, (k, v)) in t.data.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            push_str_lit(&mut s, k);
-            s.push(':');
-            push_str_lit(&mut s, v);
+    let mut c = String::with_capacity(160);
+    str_field(&mut c, ",\"click\":{\"tag\":", t.tag);
+    str_field(&mut c, ",\"text\":", &text);
+    let (mut outbound, mut download) = (false, false);
+    if !t.href.is_empty() {
+        let href = url::scrub(t.href, &scrub);
+        outbound = url::is_outbound(&href, page_host);
+        download = t.download_attr || url::is_download(&href);
+        str_field(&mut c, ",\"href\":", &href);
+    }
+    str_field(&mut c, ",\"selector\":", &selector::build(&t.path));
+    for (key, on) in [(",\"outbound\":", outbound), (",\"download\":", download)] {
+        c.push_str(key);
+        c.push_str(if on { "true" } else { "false" });
+    }
+    c.push('}');
+    let mut props = String::new();
+    let mut f = pieces(t.data, 0x1f);
+    while let (Some(k), Some(v)) = (f.next(), f.next()) {
+        if !k.is_empty() {
+            props.push(if props.is_empty() { '{' } else { ',' });
+            push_str_lit(&mut props, k);
+            props.push(':');
+            push_str_lit(&mut props, v);
         }
-        s.push('}');
-        s
-    });
-    Some((
-        Click {
-            tag: t.tag.clone(),
-            text,
-            href,
-            selector: selector::build(&t.path),
-            outbound,
-            download,
-        },
-        props,
-    ))
+    }
+    let properties = (!props.is_empty()).then(|| props + "}");
+    Some(Captured {
+        click: c,
+        properties,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn desc(first: &[&str], data: &[&str], path: &[&[&str]]) -> String {
+    /// A description as the JS side makes it (leaked: the parsed target borrows it).
+    fn desc(first: &[&str], data: &[&str], path: &[&[&str]]) -> &'static str {
         let mut recs = vec![first.join("\u{1f}"), data.join("\u{1f}")];
         recs.extend(path.iter().map(|p| p.join("\u{1f}")));
-        recs.join("\u{1e}")
+        recs.join("\u{1e}").leak()
     }
 
     fn no_scrub(_: &str) -> bool {
         false
     }
 
+    /// `capture`, with the click read back through the protocol's own type.
+    fn cap(
+        t: &Target<'_>,
+        host: &str,
+        scrub: impl Fn(&str) -> bool,
+    ) -> Option<(spoor_protocol::Click, Option<String>)> {
+        let c = capture(t, host, scrub)?;
+        let json = c.click.strip_prefix(",\"click\":").unwrap();
+        Some((serde_json::from_str(json).unwrap(), c.properties))
+    }
+
     #[test]
     fn link_click() {
         let d = desc(
             &[
-                "A",
+                "a",
                 "",
                 "",
                 "",
@@ -193,8 +196,8 @@ mod tests {
                 &["div", "hero", "", "", "", "1", "1"],
             ],
         );
-        let t = parse(&d).unwrap();
-        let (c, props) = capture(&t, "shop.example", |k| k == "token").unwrap();
+        let t = parse(d).unwrap();
+        let (c, props) = cap(&t, "shop.example", |k| k == "token").unwrap();
         assert_eq!(c.tag, "a");
         assert_eq!(c.text, "Buy now");
         assert_eq!(c.href.as_deref(), Some("https://shop.example/buy?x=2"));
@@ -210,7 +213,7 @@ mod tests {
 
     #[test]
     fn outbound_and_download_flags() {
-        let t = parse(&desc(
+        let t = parse(desc(
             &[
                 "a",
                 "",
@@ -227,10 +230,10 @@ mod tests {
             &[&["a", "", "", "", "", "1", "1"]],
         ))
         .unwrap();
-        let (c, props) = capture(&t, "shop.example", no_scrub).unwrap();
+        let (c, props) = cap(&t, "shop.example", no_scrub).unwrap();
         assert!(c.outbound && c.download);
         assert_eq!(props, None);
-        let t = parse(&desc(
+        let t = parse(desc(
             &[
                 "a",
                 "",
@@ -247,13 +250,13 @@ mod tests {
             &[],
         ))
         .unwrap();
-        assert!(capture(&t, "shop.example", no_scrub).unwrap().0.download);
+        assert!(cap(&t, "shop.example", no_scrub).unwrap().0.download);
     }
 
     #[test]
     fn never_values_and_sensitive_fields_refused() {
         // An input's "text" is never kept, even if the description carried one.
-        let t = parse(&desc(
+        let t = parse(desc(
             &[
                 "input",
                 "submit",
@@ -270,7 +273,7 @@ mod tests {
             &[],
         ))
         .unwrap();
-        assert_eq!(capture(&t, "h", no_scrub).unwrap().0.text, "");
+        assert_eq!(cap(&t, "h", no_scrub).unwrap().0.text, "");
         for first in [
             ["input", "password", "pw", "", "", "", "", "", "", ""],
             ["input", "hidden", "csrf", "", "", "", "", "", "", ""],
@@ -279,11 +282,11 @@ mod tests {
             ["button", "", "", "ssn-reveal", "", "", "", "Show", "", ""],
             ["div", "", "", "", "", "", "", "not clickable", "", ""],
         ] {
-            let t = parse(&desc(&first, &[], &[])).unwrap();
-            assert_eq!(capture(&t, "h", no_scrub), None, "{first:?}");
+            let t = parse(desc(&first, &[], &[])).unwrap();
+            assert_eq!(cap(&t, "h", no_scrub), None, "{first:?}");
         }
         // Text that looks like a card number is dropped, the click is kept.
-        let t = parse(&desc(
+        let t = parse(desc(
             &[
                 "button",
                 "",
@@ -300,15 +303,15 @@ mod tests {
             &[],
         ))
         .unwrap();
-        assert_eq!(capture(&t, "h", no_scrub).unwrap().0.text, "");
+        assert_eq!(cap(&t, "h", no_scrub).unwrap().0.text, "");
         // Role-based clickables count.
-        let t = parse(&desc(
+        let t = parse(desc(
             &["div", "", "", "", "", "", "button", "Open", "", ""],
             &[],
             &[],
         ))
         .unwrap();
-        assert_eq!(capture(&t, "h", no_scrub).unwrap().0.text, "Open");
+        assert_eq!(cap(&t, "h", no_scrub).unwrap().0.text, "Open");
     }
 
     #[test]
@@ -318,12 +321,12 @@ mod tests {
         assert_eq!(t.tag, "button");
         assert!(t.path.is_empty() && t.data.is_empty());
         let long = "x".repeat(400);
-        let t = parse(&desc(
+        let t = parse(desc(
             &["button", "", "", "", "", "", "", &long, "", ""],
             &[],
             &[],
         ))
         .unwrap();
-        assert_eq!(capture(&t, "h", no_scrub).unwrap().0.text.len(), 200);
+        assert_eq!(cap(&t, "h", no_scrub).unwrap().0.text.len(), 200);
     }
 }

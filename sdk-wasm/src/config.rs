@@ -4,6 +4,10 @@
 //! attributes (`data-flush-ms="500"` → `flush-ms=500`), the ESM `init()` from its options
 //! object (`flushMs: 500` → `flush-ms=500`). One parser, tested natively, serves both.
 
+use alloc::string::String;
+
+use crate::text::{cut_or_all, in_list, int, pieces};
+
 /// Whether events may be sent before the visitor said anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsentMode {
@@ -24,16 +28,18 @@ pub struct Config {
     pub respect_dnt: bool,
     /// Store nothing on the device: ids live in memory for this page only.
     pub cookieless: bool,
-    /// Query parameters removed from every captured URL (added to [`DEFAULT_SCRUB`]).
-    pub scrub: Vec<String>,
+    /// Query parameters removed from every captured URL, space-separated: [`DEFAULT_SCRUB`]
+    /// and the `scrub` option.
+    pub scrub: String,
     /// Share of visitors tracked, in millionths (1 000 000 = all).
     pub sample_per_million: u32,
-    /// URL parameters whose value is a site-search query.
-    pub search_params: Vec<String>,
-    /// `data-*` attribute names (without `data-`) copied from clicked elements into properties.
-    pub attrs: Vec<String>,
+    /// URL parameters whose value is a site-search query, space-separated.
+    pub search_params: String,
+    /// `data-*` attribute names (without `data-`, space-separated) copied from clicked
+    /// elements into properties; the JS side reads them.
+    pub attrs: String,
     pub session_timeout_ms: u64,
-    pub flush_ms: u32,
+    pub flush_ms: u64,
     pub batch_events: usize,
     pub batch_bytes: usize,
     pub max_queue: usize,
@@ -77,30 +83,25 @@ impl Default for Env {
 }
 
 fn size(value: &str) -> (u32, u32) {
-    let (w, h) = value.split_once('x').unwrap_or(("", ""));
-    (w.parse().unwrap_or(0), h.parse().unwrap_or(0))
+    let (w, h) = cut_or_all(value, b'x');
+    (number(w) as u32, number(h) as u32)
+}
+
+fn number(s: &str) -> u64 {
+    int(s).unwrap_or(0)
 }
 
 /// Query parameters that never leave the browser, whatever the configuration.
-pub const DEFAULT_SCRUB: &[&str] = &[
-    "password",
-    "pass",
-    "pwd",
-    "token",
-    "access_token",
-    "id_token",
-    "refresh_token",
-    "auth",
-    "secret",
-    "api_key",
-    "apikey",
-    "email",
-    "sessionid",
-    "session_id",
-];
+pub const DEFAULT_SCRUB: &str = "password pass pwd token access_token id_token \
+refresh_token auth secret api_key apikey email sessionid session_id";
 
 /// The default site-search URL parameters.
-pub const DEFAULT_SEARCH_PARAMS: &[&str] = &["q", "query", "search", "s", "keyword", "keywords"];
+pub const DEFAULT_SEARCH_PARAMS: &str = "q query search s keyword keywords";
+
+/// The option names, in the order of the `match` in [`Config::parse`].
+const NAMES: &str = "key host consent respect-dnt cookieless scrub sample search-params attrs \
+session-timeout flush-ms batch-size max-queue autocapture spa debug compress lang tz screen \
+viewport dnt gpc visible";
 
 impl Default for Config {
     fn default() -> Self {
@@ -110,10 +111,10 @@ impl Default for Config {
             consent: ConsentMode::OptOut,
             respect_dnt: true,
             cookieless: false,
-            scrub: Vec::new(),
+            scrub: DEFAULT_SCRUB.into(),
             sample_per_million: 1_000_000,
-            search_params: DEFAULT_SEARCH_PARAMS.iter().map(|s| (*s).into()).collect(),
-            attrs: Vec::new(),
+            search_params: DEFAULT_SEARCH_PARAMS.into(),
+            attrs: String::new(),
             session_timeout_ms: 30 * 60 * 1000,
             flush_ms: 1000,
             batch_events: 50,
@@ -133,49 +134,60 @@ impl Config {
     /// or the host is missing.
     pub fn parse(text: &str) -> Option<Config> {
         let mut c = Config::default();
-        for line in text.lines() {
-            let (name, value) = line.split_once('=').unwrap_or((line, ""));
+        for line in pieces(text, b'\n') {
+            let (name, value) = cut_or_all(line, b'=');
             let value = value.trim_ascii();
-            match name.trim_ascii() {
-                "key" => c.key = value.into(),
-                "host" => c.host = value.trim_end_matches('/').into(),
-                "consent" => {
-                    c.consent = match value {
-                        "opt-in" | "optin" | "required" => ConsentMode::OptIn,
-                        _ => ConsentMode::OptOut,
+            let n = int(value);
+            // An option's position in NAMES: one small loop instead of a string compare
+            // per option (measured: ~1 KB of wasm).
+            let name = name.trim_ascii();
+            let Some(i) = pieces(NAMES, b' ').position(|o| o == name) else {
+                continue;
+            };
+            let on = flag(value);
+            match i {
+                0 => c.key = value.into(),
+                1 => {
+                    let mut h = value;
+                    while let Some(rest) = h.strip_suffix('/') {
+                        h = rest;
+                    }
+                    c.host = h.into();
+                }
+                2 => {
+                    c.consent = if in_list("opt-in optin required", value) {
+                        ConsentMode::OptIn
+                    } else {
+                        ConsentMode::OptOut
                     }
                 }
-                "respect-dnt" => c.respect_dnt = flag(value, c.respect_dnt),
-                "cookieless" => c.cookieless = flag(value, true),
-                "scrub" => c.scrub = list(value),
-                "sample" => {
-                    if let Some(p) = parse_share(value) {
-                        c.sample_per_million = p;
-                    }
+                3 => c.respect_dnt = on,
+                4 => c.cookieless = on,
+                5 => add_list(&mut c.scrub, value, ""),
+                6 => c.sample_per_million = parse_share(value).unwrap_or(c.sample_per_million),
+                7 => {
+                    c.search_params.clear();
+                    add_list(&mut c.search_params, value, "");
                 }
-                "search-params" => c.search_params = list(value),
-                "attrs" => {
-                    c.attrs = list(value)
-                        .into_iter()
-                        .map(|a| a.strip_prefix("data-").map(Into::into).unwrap_or(a))
-                        .collect()
+                8 => {
+                    c.attrs.clear();
+                    add_list(&mut c.attrs, value, "data-");
                 }
-                "session-timeout" => num(value, &mut c.session_timeout_ms, |m: u64| m * 60_000),
-                "flush-ms" => num(value, &mut c.flush_ms, |n| n),
-                "batch-size" => num(value, &mut c.batch_events, |n: usize| n.clamp(1, 500)),
-                "max-queue" => num(value, &mut c.max_queue, |n: usize| n.max(1)),
-                "autocapture" => c.autocapture = flag(value, true),
-                "spa" => c.spa = flag(value, true),
-                "debug" => c.debug = flag(value, true),
-                "compress" => c.env.compress = c.env.compress && flag(value, true),
-                "lang" => c.env.lang = value.into(),
-                "tz" => c.env.tz = value.into(),
-                "screen" => c.env.screen = size(value),
-                "viewport" => c.env.viewport = size(value),
-                "dnt" => c.env.dnt = flag(value, true),
-                "gpc" => c.env.gpc = flag(value, true),
-                "visible" => c.env.visible = flag(value, true),
-                _ => {}
+                9 => c.session_timeout_ms = n.map_or(c.session_timeout_ms, |m| m * 60_000),
+                10 => c.flush_ms = n.unwrap_or(c.flush_ms),
+                11 => c.batch_events = n.map_or(c.batch_events, |n| n.clamp(1, 500) as usize),
+                12 => c.max_queue = n.map_or(c.max_queue, |n| n.max(1) as usize),
+                13 => c.autocapture = on,
+                14 => c.spa = on,
+                15 => c.debug = on,
+                16 => c.env.compress &= on,
+                17 => c.env.lang = value.into(),
+                18 => c.env.tz = value.into(),
+                19 => c.env.screen = size(value),
+                20 => c.env.viewport = size(value),
+                21 => c.env.dnt = on,
+                22 => c.env.gpc = on,
+                _ => c.env.visible = on,
             }
         }
         (!c.key.is_empty() && !c.host.is_empty()).then_some(c)
@@ -183,31 +195,26 @@ impl Config {
 
     /// Whether `param` must be removed from captured URLs.
     pub fn scrubs(&self, param: &str) -> bool {
-        DEFAULT_SCRUB.iter().any(|s| s.eq_ignore_ascii_case(param))
-            || self.scrub.iter().any(|s| s.eq_ignore_ascii_case(param))
+        in_list(&self.scrub, param)
     }
 }
 
-fn flag(value: &str, if_empty: bool) -> bool {
-    match value {
-        "" => if_empty,
-        "false" | "0" | "no" | "off" => false,
-        _ => true,
-    }
+/// `false`, `0`, `no`, `off` are off; anything else (also no value) is on.
+fn flag(value: &str) -> bool {
+    !in_list("false 0 no off", value)
 }
 
-fn list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim_ascii)
-        .filter(|s| !s.is_empty())
-        .map(Into::into)
-        .collect()
-}
-
-fn num<T: std::str::FromStr>(value: &str, slot: &mut T, map: impl Fn(T) -> T) {
-    if let Ok(n) = value.parse::<T>() {
-        *slot = map(n);
+/// Adds the comma-separated names of `value` to the space-separated `list`, without
+/// `prefix`.
+fn add_list(list: &mut String, value: &str, prefix: &str) {
+    for name in pieces(value, b',').map(str::trim_ascii) {
+        let name = name.strip_prefix(prefix).unwrap_or(name);
+        if !name.is_empty() && !name.bytes().any(|b| b == b' ') {
+            if !list.is_empty() {
+                list.push(' ');
+            }
+            list.push_str(name);
+        }
     }
 }
 
@@ -217,19 +224,18 @@ pub fn parse_share(s: &str) -> Option<u32> {
         Some(p) => (p.trim_ascii(), 10_000u64),
         None => (s, 1_000_000u64),
     };
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if int.is_empty() && frac.is_empty() {
+    let (int_part, frac) = cut_or_all(s, b'.');
+    if int_part.is_empty() && frac.is_empty() || int_part.len() > 7 {
         return None;
     }
-    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(int) || !all_digits(frac) || int.len() > 7 {
-        return None;
-    }
-    let mut v = if int.is_empty() {
+    let mut v = if int_part.is_empty() {
         0
     } else {
-        int.parse::<u64>().ok()?
+        int(int_part)?
     } * scale;
+    if !frac.is_empty() {
+        int(frac)?;
+    }
     let mut unit = scale;
     for b in frac.bytes().take(8) {
         unit /= 10;
@@ -264,10 +270,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.consent, ConsentMode::OptIn);
         assert!(!c.respect_dnt && c.cookieless && !c.autocapture && c.spa);
-        assert_eq!(c.scrub, ["ref", "utm_id"]);
+        assert!(c.scrub.ends_with(" ref utm_id"), "{}", c.scrub);
         assert_eq!(c.sample_per_million, 250_000);
-        assert_eq!(c.search_params, ["term"]);
-        assert_eq!(c.attrs, ["product-id", "variant"]);
+        assert_eq!(c.search_params, "term");
+        assert_eq!(c.attrs, "product-id variant");
         assert_eq!(c.session_timeout_ms, 300_000);
         assert_eq!(c.flush_ms, 200);
         assert_eq!(c.batch_events, 500);

@@ -58,13 +58,6 @@ impl Engagement {
         self.accrue(now);
         (self.engaged_ms, self.max_scroll)
     }
-
-    /// Starts counting engaged time afresh (after a `page_leave` was sent for a hidden page
-    /// that came back); the deepest scroll is kept.
-    pub fn restart(&mut self, now: u64) {
-        self.accrue(now);
-        self.engaged_ms = 0;
-    }
 }
 
 #[cfg(test)]
@@ -99,7 +92,7 @@ mod tests {
     }
 
     #[test]
-    fn hidden_start_and_restart_and_scroll() {
+    fn hidden_start_and_scroll() {
         let mut e = Engagement::new(0, false);
         assert_eq!(e.read(5_000).0, 0);
         e.scroll(40);
@@ -108,9 +101,11 @@ mod tests {
         assert_eq!(e.read(5_000).1, 100);
         e.visibility(true, 5_000);
         assert_eq!(e.read(7_000).0, 2_000);
-        e.restart(7_000);
-        assert_eq!(e.read(8_000), (1_000, 100));
+        // Hidden and shown again: the time adds up (one page_leave per page view).
+        e.visibility(false, 7_000);
+        e.visibility(true, 60_000);
+        assert_eq!(e.read(61_000), (3_000, 100));
         // A clock going backwards adds nothing.
-        assert_eq!(e.read(1_000).0, 1_000);
+        assert_eq!(e.read(1_000).0, 3_000);
     }
 }

@@ -1,8 +1,11 @@
 //! Identifiers: UUID v4 text from random bytes, and a cheap hash for sampling.
 
+use alloc::string::String;
+
+use crate::json::push_hex;
+
 /// Formats 16 random bytes as a version-4 UUID (`xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`).
 pub fn uuid_v4(mut b: [u8; 16]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let mut s = String::with_capacity(36);
@@ -10,8 +13,8 @@ pub fn uuid_v4(mut b: [u8; 16]) -> String {
         if matches!(i, 4 | 6 | 8 | 10) {
             s.push('-');
         }
-        s.push(char::from(HEX[usize::from(byte >> 4)]));
-        s.push(char::from(HEX[usize::from(byte & 15)]));
+        push_hex(&mut s, u32::from(byte >> 4));
+        push_hex(&mut s, u32::from(*byte));
     }
     s
 }

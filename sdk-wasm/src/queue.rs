@@ -1,54 +1,58 @@
 //! The event queue: serialised events waiting for (or in) delivery, bounded (oldest dropped
 //! and counted), cut into batches by count and bytes, written to and read from storage.
+//!
+//! Every event has a sequence number, fresh whenever its text changes, so that a batch
+//! compressed ahead of time can tell whether it still holds exactly the events waiting at
+//! the front of the queue ([`Queue::front_is`]).
 
-use std::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
 
-use crate::json::{push_str_lit, push_u64};
+use crate::json::push_u64;
+use crate::text::{cut, int, pieces};
 
 /// Largest event accepted into the queue; the collector's per-event limit.
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 /// What a browser lets `sendBeacon`/`fetch(keepalive)` carry.
 pub const BEACON_BYTES: usize = 64 * 1024;
-/// Room for the envelope (`{"v":1,"sent_at":…,"key":…,"dropped":…,"events":[]}`).
-const ENVELOPE_BYTES: usize = 512;
+/// Room for the envelope (`{"v":1,"sent_at":…,"key":…,"dropped":…,"events":[]}`) and, for
+/// gzip bodies, the gzip framing around it.
+pub const ENVELOPE_BYTES: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
-    pub id: String,
     pub json: String,
     /// The batch carrying it, 0 while it waits.
     pub batch: u32,
+    pub seq: u32,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Queue {
-    items: VecDeque<Item>,
+    items: Vec<Item>,
     max_items: usize,
     /// Events dropped because the queue was full or an event was too large, not yet
     /// reported to the collector.
     pub dropped: u32,
     /// Dropped-event counts reported in batches not yet delivered: (batch, count).
     reported: Vec<(u32, u32)>,
+    seq: u32,
     /// Count and bytes of waiting events (kept up to date: `push` is on the hot path).
     waiting_n: usize,
     waiting_bytes: usize,
 }
 
-/// The `event_id` of a serialised event (the protocol puts it first).
+/// The `event_id` of a serialised event (the tracker writes it first).
 pub fn event_id(json: &str) -> Option<&str> {
     let rest = json.strip_prefix("{\"event_id\":\"")?;
-    rest.split_once('"').map(|(id, _)| id)
+    cut(rest, b'"').map(|(id, _)| id)
 }
 
 impl Queue {
     pub fn new(max_items: usize) -> Self {
         Queue {
-            items: VecDeque::new(),
             max_items: max_items.max(1),
-            dropped: 0,
-            reported: Vec::new(),
-            waiting_n: 0,
-            waiting_bytes: 0,
+            ..Queue::default()
         }
     }
 
@@ -60,44 +64,69 @@ impl Queue {
         self.items.is_empty()
     }
 
+    fn next_seq(&mut self) -> u32 {
+        self.seq += 1;
+        self.seq
+    }
+
     /// Adds an event, dropping the oldest when full. Returns false when `json` itself was
     /// refused (too large, or without an id).
     pub fn push(&mut self, json: String) -> bool {
-        let Some(id) = event_id(&json).map(String::from) else {
-            self.dropped += 1;
-            return false;
-        };
-        if json.len() > MAX_EVENT_BYTES {
+        if event_id(&json).is_none() || json.len() > MAX_EVENT_BYTES {
             self.dropped += 1;
             return false;
         }
-        while self.items.len() >= self.max_items {
-            if let Some(old) = self.items.pop_front() {
-                self.unwait(&old);
-            }
-            self.dropped += 1;
+        let excess = (self.items.len() + 1).saturating_sub(self.max_items);
+        if excess > 0 {
+            let mut n = 0;
+            self.items.retain(|_| {
+                n += 1;
+                n > excess
+            });
+            self.dropped += excess as u32;
+            self.recount();
         }
         self.waiting_n += 1;
         self.waiting_bytes += json.len() + 1;
-        self.items.push_back(Item { id, json, batch: 0 });
+        let seq = self.next_seq();
+        self.items.push(Item {
+            json,
+            batch: 0,
+            seq,
+        });
         true
     }
 
-    fn unwait(&mut self, item: &Item) {
-        if item.batch == 0 {
-            self.waiting_n -= 1;
-            self.waiting_bytes -= item.json.len() + 1;
+    /// Adds an event, or replaces the waiting event with the same id (a newer version of
+    /// it, e.g. a cumulative `page_leave`).
+    pub fn put(&mut self, json: String) -> bool {
+        let seq = self.next_seq();
+        let id = event_id(&json);
+        let old = self
+            .items
+            .iter_mut()
+            .find(|i| i.batch == 0 && id.is_some() && event_id(&i.json) == id);
+        match old {
+            Some(item) if json.len() <= MAX_EVENT_BYTES => {
+                item.json = json;
+                item.seq = seq;
+                self.recount();
+                true
+            }
+            _ => self.push(json),
         }
     }
 
     fn recount(&mut self) {
         let (n, b) = self
-            .items
-            .iter()
-            .filter(|i| i.batch == 0)
+            .waiting_items()
             .fold((0, 0), |(n, b), i| (n + 1, b + i.json.len() + 1));
         self.waiting_n = n;
         self.waiting_bytes = b;
+    }
+
+    fn waiting_items(&self) -> impl Iterator<Item = &Item> {
+        self.items.iter().filter(|i| i.batch == 0)
     }
 
     /// Number and bytes of waiting events.
@@ -105,38 +134,72 @@ impl Queue {
         (self.waiting_n, self.waiting_bytes)
     }
 
-    /// Assigns the oldest waiting events to `batch` — at most `max_events`, and no more than
-    /// `max_bytes` of body (but always at least one) — and returns the body.
+    /// The oldest waiting events a batch of at most `max_events` and `max_bytes` of body
+    /// takes — at least one when `force_one` (a lone event larger than the budget still goes).
+    fn front(
+        &self,
+        max_events: usize,
+        max_bytes: usize,
+        force_one: bool,
+    ) -> impl Iterator<Item = &Item> {
+        let budget = max_bytes.saturating_sub(ENVELOPE_BYTES);
+        let (mut n, mut bytes) = (0, 0);
+        self.waiting_items().take_while(move |i| {
+            bytes += i.json.len() + 1;
+            n += 1;
+            n <= max_events && (bytes <= budget || force_one && n == 1)
+        })
+    }
+
+    /// The events [`Queue::take`] would take now, joined with commas, and their sequence
+    /// numbers: what is compressed ahead of time.
+    pub fn peek(&self, max_events: usize, max_bytes: usize) -> (String, Vec<u32>) {
+        let mut text = String::new();
+        let mut seqs = Vec::new();
+        for i in self.front(max_events, max_bytes, true) {
+            join(&mut text, &i.json);
+            seqs.push(i.seq);
+        }
+        (text, seqs)
+    }
+
+    /// Whether the oldest waiting events are exactly those numbered `seqs`, unchanged.
+    pub fn front_is(&self, seqs: &[u32]) -> bool {
+        !seqs.is_empty()
+            && self.waiting_n >= seqs.len()
+            && self.waiting_items().zip(seqs).all(|(i, s)| i.seq == *s)
+    }
+
+    /// Assigns the oldest waiting events to `batch` (see [`Queue::front`]) and returns them
+    /// joined with commas, or `None` when none fit.
     pub fn take(
         &mut self,
         batch: u32,
         max_events: usize,
         max_bytes: usize,
-        sent_at: &str,
-        key: Option<&str>,
+        force_one: bool,
     ) -> Option<String> {
-        let budget = max_bytes.saturating_sub(ENVELOPE_BYTES);
-        let mut body = String::new();
-        let mut n = 0;
-        for item in self.items.iter_mut().filter(|i| i.batch == 0) {
-            if n == max_events || (n > 0 && body.len() + item.json.len() + 1 > budget) {
-                break;
-            }
-            body.push(if n == 0 { '[' } else { ',' });
-            body.push_str(&item.json);
-            item.batch = batch;
-            n += 1;
-        }
+        let n = self.front(max_events, max_bytes, force_one).count();
         if n == 0 {
             return None;
         }
-        self.recount();
-        body.push(']');
-        let dropped = std::mem::take(&mut self.dropped);
-        if dropped > 0 {
-            self.reported.push((batch, dropped));
+        let mut text = String::new();
+        for i in self.items.iter_mut().filter(|i| i.batch == 0).take(n) {
+            join(&mut text, &i.json);
+            i.batch = batch;
         }
-        Some(envelope(sent_at, key, dropped, &body))
+        self.recount();
+        Some(text)
+    }
+
+    /// The dropped-event count to report with `batch` (counted again if it is not
+    /// delivered).
+    pub fn report(&mut self, batch: u32) -> u32 {
+        let n = core::mem::take(&mut self.dropped);
+        if n > 0 {
+            self.reported.push((batch, n));
+        }
+        n
     }
 
     /// The events of `batch` went back to waiting (to be retried in a later batch).
@@ -191,8 +254,9 @@ impl Queue {
 
     /// Adds the events of a [`Queue::save`] text (duplicates by id are skipped).
     pub fn restore(&mut self, text: &str) {
-        for line in text.lines().skip(1) {
-            let known = event_id(line).is_some_and(|id| self.items.iter().any(|i| i.id == id));
+        for line in pieces(text, b'\n').skip(1) {
+            let known = event_id(line)
+                .is_some_and(|id| self.items.iter().any(|i| event_id(&i.json) == Some(id)));
             if line.starts_with('{') && !known {
                 self.push(line.into());
             }
@@ -200,33 +264,39 @@ impl Queue {
     }
 }
 
-/// When a saved queue was written (first line of [`Queue::save`]).
-pub fn saved_at(text: &str) -> u64 {
-    text.lines()
-        .next()
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0)
+fn join(text: &mut String, json: &str) {
+    if !text.is_empty() {
+        text.push(',');
+    }
+    text.push_str(json);
 }
 
-/// The batch envelope, in the field order of `spoor_protocol::Batch`. `dropped` (events the
-/// client lost since its last batch) is an extension the collector may ignore.
-pub fn envelope(sent_at: &str, key: Option<&str>, dropped: u32, events_json: &str) -> String {
-    let mut s = String::with_capacity(events_json.len() + 96);
-    s.push_str("{\"v\":1,\"sent_at\":");
-    push_str_lit(&mut s, sent_at);
+/// When a saved queue was written (first line of [`Queue::save`]).
+pub fn saved_at(text: &str) -> u64 {
+    int(pieces(text, b'\n').next().unwrap_or("")).unwrap_or(0)
+}
+
+/// The batch envelope up to the events array, in the field order of
+/// `spoor_protocol::Batch`: `{"v":1,"sent_at":…,"key":…,"dropped":…,"events":[`. `key`
+/// for transports that cannot carry it in the URL (`sendBeacon` bodies carry both);
+/// `dropped` (events the client lost since its last batch) is an extension the collector
+/// may ignore.
+pub fn envelope_head(sent_at: &str, key: Option<&str>, dropped: u32) -> String {
+    let mut s = String::with_capacity(96);
+    s.push_str("{\"v\":1");
+    crate::json::str_field(&mut s, ",\"sent_at\":", sent_at);
     if let Some(k) = key {
-        s.push_str(",\"key\":");
-        push_str_lit(&mut s, k);
+        crate::json::str_field(&mut s, ",\"key\":", k);
     }
     if dropped > 0 {
-        s.push_str(",\"dropped\":");
-        push_u64(&mut s, u64::from(dropped));
+        crate::json::num_field(&mut s, ",\"dropped\":", u64::from(dropped));
     }
-    s.push_str(",\"events\":");
-    s.push_str(events_json);
-    s.push('}');
+    s.push_str(",\"events\":[");
     s
 }
+
+/// What closes the envelope.
+pub const ENVELOPE_TAIL: &str = "]}";
 
 #[cfg(test)]
 mod tests {
@@ -239,6 +309,12 @@ mod tests {
         )
     }
 
+    fn body(q: &mut Queue, batch: u32, max_events: usize, max_bytes: usize) -> Option<String> {
+        let events = q.take(batch, max_events, max_bytes, true)?;
+        let dropped = q.report(batch);
+        Some(envelope_head("t", Some("pk"), dropped) + &events + ENVELOPE_TAIL)
+    }
+
     #[test]
     fn bounded_with_drop_counter() {
         let mut q = Queue::new(3);
@@ -247,14 +323,17 @@ mod tests {
         }
         assert_eq!(q.len(), 3);
         assert_eq!(q.dropped, 2);
-        let body = q.take(1, 10, BEACON_BYTES, "t", None).unwrap();
-        assert!(body.contains(r#""dropped":2"#), "{body}");
-        assert!(body.contains(r#""event_id":"2""#) && !body.contains(r#""event_id":"1""#));
+        let b = body(&mut q, 1, 10, BEACON_BYTES).unwrap();
+        assert!(b.contains(r#""dropped":2"#), "{b}");
+        assert!(b.contains(r#""event_id":"2""#) && !b.contains(r#""event_id":"1""#));
         assert_eq!(q.dropped, 0);
         // Oversized and id-less events are refused and counted.
         assert!(!q.push(ev("big", MAX_EVENT_BYTES)));
         assert!(!q.push("{}".into()));
         assert_eq!(q.dropped, 2);
+        // A lost batch's count is reported again.
+        q.release(1);
+        assert_eq!(q.dropped, 4);
     }
 
     #[test]
@@ -264,30 +343,31 @@ mod tests {
             q.push(ev(&i.to_string(), 1000));
         }
         assert_eq!(q.waiting().0, 10);
-        let b1 = q.take(1, 4, BEACON_BYTES, "t", None).unwrap();
+        let b1 = q.take(1, 4, BEACON_BYTES, true).unwrap();
         assert_eq!(q.batch_len(1), 4);
         assert_eq!(b1.matches("event_id").count(), 4);
         let per = ev("9", 1000).len() + 1;
-        let b2 = q.take(2, 100, 3 * per + ENVELOPE_BYTES, "t", None).unwrap();
-        assert!(b2.len() <= 3 * per + ENVELOPE_BYTES, "{}", b2.len());
+        let b2 = q.take(2, 100, 3 * per + ENVELOPE_BYTES, true).unwrap();
+        assert!(b2.len() < 3 * per, "{}", b2.len());
         assert_eq!(q.batch_len(2), 3);
         assert_eq!(q.waiting().0, 3);
         // Delivery removes, failure releases in order.
         assert_eq!(q.remove_batch(1), 4);
         q.release(2);
         assert_eq!(q.waiting().0, 6);
-        let b3 = q.take(3, 1, BEACON_BYTES, "t", None).unwrap();
+        let b3 = q.take(3, 1, BEACON_BYTES, true).unwrap();
         assert!(
             b3.contains(r#""event_id":"4""#),
             "oldest first after a release"
         );
-        // A single event larger than the byte budget still goes, alone.
+        // A single event larger than the byte budget still goes, alone — unless told not to.
         let mut q = Queue::new(10);
         q.push(ev("a", 5000));
         q.push(ev("b", 5000));
-        assert!(q.take(1, 10, 1000, "t", None).is_some());
+        assert_eq!(q.take(1, 10, 1000, false), None);
+        assert!(q.take(1, 10, 1000, true).is_some());
         assert_eq!(q.batch_len(1), 1);
-        assert_eq!(Queue::new(1).take(1, 10, 1000, "t", None), None);
+        assert_eq!(Queue::new(1).take(1, 10, 1000, true), None);
     }
 
     #[test]
@@ -298,14 +378,8 @@ mod tests {
         }
         let mut total = 0;
         let mut batch = 1;
-        while let Some(body) = q.take(
-            batch,
-            usize::MAX,
-            BEACON_BYTES,
-            "2026-01-01T00:00:00.000Z",
-            Some("pk"),
-        ) {
-            assert!(body.len() <= BEACON_BYTES, "{}", body.len());
+        while let Some(b) = body(&mut q, batch, usize::MAX, BEACON_BYTES) {
+            assert!(b.len() <= BEACON_BYTES, "{}", b.len());
             total += q.batch_len(batch);
             batch += 1;
         }
@@ -315,20 +389,17 @@ mod tests {
 
     #[test]
     fn envelope_is_a_protocol_batch() {
+        assert_eq!(spoor_protocol::WIRE_VERSION, 1);
         let mut q = Queue::new(10);
         q.push(r#"{"event_id":"e1","type":"page_view","timestamp":"t","anonymous_id":"a"}"#.into());
         q.dropped = 3;
-        let body = q
-            .take(
-                7,
-                10,
-                BEACON_BYTES,
-                "2026-11-21T10:00:00.120Z",
-                Some("pk_\"1"),
-            )
-            .unwrap();
+        let events = q.take(7, 10, BEACON_BYTES, true).unwrap();
+        let body = envelope_head("2026-11-21T10:00:00.120Z", Some("pk_\"1"), q.report(7))
+            + &events
+            + ENVELOPE_TAIL;
         let b: spoor_protocol::Batch<serde_json::Value> = serde_json::from_str(&body).unwrap();
         assert_eq!(b.key.as_deref(), Some("pk_\"1"));
+        assert_eq!(b.dropped, Some(3));
         assert_eq!(b.events.len(), 1);
         assert_eq!(b.events[0].event_id, "e1");
         let decoded =
@@ -338,11 +409,33 @@ mod tests {
     }
 
     #[test]
+    fn front_tracks_what_was_compressed() {
+        let mut q = Queue::new(10);
+        q.push(ev("a", 0));
+        q.push(ev("b", 0));
+        let (text, seqs) = q.peek(10, BEACON_BYTES);
+        assert_eq!(text, format!("{},{}", ev("a", 0), ev("b", 0)));
+        assert!(q.front_is(&seqs));
+        // New events behind it keep it valid...
+        q.push(ev("c", 0));
+        assert!(q.front_is(&seqs));
+        // ...taking, replacing or dropping them does not.
+        q.take(1, 1, BEACON_BYTES, true);
+        assert!(!q.front_is(&seqs));
+        q.release(1);
+        assert!(q.front_is(&seqs));
+        q.put(ev("b", 3));
+        assert!(!q.front_is(&seqs));
+        assert_eq!(q.len(), 3, "a newer version replaces the waiting one");
+        assert!(!q.front_is(&[]));
+    }
+
+    #[test]
     fn save_and_restore() {
         let mut q = Queue::new(10);
         q.push(ev("a", 0));
         q.push(ev("b", 0));
-        q.take(1, 1, BEACON_BYTES, "t", None);
+        q.take(1, 1, BEACON_BYTES, true);
         let all = q.save(1234, false);
         assert_eq!(saved_at(&all), 1234);
         let mut r = Queue::new(10);

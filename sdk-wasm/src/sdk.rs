@@ -1,52 +1,57 @@
 //! The wasm edge: the real [`Platform`] over the JS host object (`spoorHost` in
-//! js/core.js) and the functions the JS side calls.
+//! js/core.js) and the object the JS side drives ([`Spoor`]).
 //!
-//! Everything the page does reaches Rust through these exports; every one of them is
-//! guarded so that a second entry while the tracker is busy (which the JS side never
-//! causes) is ignored instead of panicking, and nothing is thrown back into the page.
+//! The tracker lives in a wasm-bindgen object the JS side holds, not in a global: without
+//! `std` there is no `thread_local!`, and a `static` with interior mutability would need
+//! `unsafe`. wasm-bindgen checks each call's borrow (a nested call, which the JS side never
+//! makes, is refused with an exception the JS side catches).
 
-use std::cell::RefCell;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use wasm_bindgen::prelude::*;
 
 use crate::click;
 use crate::config::Config;
-use crate::tracker::{Area, PageRead, Payload, Platform, Tracker};
+use crate::text::{int, pieces};
+use crate::tracker::{Area, Body, PageRead, Platform, Tracker};
 
 #[wasm_bindgen]
 extern "C" {
-    /// The JS side's host object (`spoorHost(W)` in js/core.js).
+    /// The JS side's host object (`spoorHost()` in js/core.js).
     pub type Host;
     #[wasm_bindgen(method)]
     fn now(this: &Host) -> f64;
     #[wasm_bindgen(method)]
     fn random(this: &Host, buf: &mut [u8]);
-    /// `href \n title \n referrer`.
+    /// `href \n title \n referrer \n data-spoor-results`.
     #[wasm_bindgen(method)]
     fn page(this: &Host) -> String;
+    /// Storage, in one import (each import costs glue on both sides): `op` 0 get, 1 set
+    /// (`Some` when stored), 2 delete, 3 the local-storage keys starting with `key`,
+    /// newline-separated; `area` 0 local storage, 1 this tab's, 2 cookies.
     #[wasm_bindgen(method)]
-    fn get(this: &Host, area: u8, key: &str) -> Option<String>;
+    fn store(this: &Host, op: u8, area: u8, key: &str, value: &str) -> Option<String>;
+    /// The body is `a`, or `a`, `events`, `b` one after the other when `events` is defined.
     #[wasm_bindgen(method)]
-    fn set(this: &Host, area: u8, key: &str, value: &str) -> bool;
+    fn send(
+        this: &Host,
+        id: u32,
+        url: &str,
+        a: &[u8],
+        events: &JsValue,
+        b: &[u8],
+        beacon: bool,
+    ) -> bool;
     #[wasm_bindgen(method)]
-    fn del(this: &Host, area: u8, key: &str);
-    /// Local-storage keys starting with `prefix`, newline-separated.
-    #[wasm_bindgen(method)]
-    fn keys(this: &Host, prefix: &str) -> String;
-    #[wasm_bindgen(method)]
-    fn send(this: &Host, id: u32, url: &str, body: &JsValue, beacon: bool) -> bool;
-    #[wasm_bindgen(method)]
-    fn gzip(this: &Host, id: u32, body: &str);
+    fn gzip(this: &Host, id: u32, text: &str);
     #[wasm_bindgen(method)]
     fn timer(this: &Host, ms: f64);
     #[wasm_bindgen(method)]
-    fn results(this: &Host) -> Option<String>;
-    #[wasm_bindgen(method)]
     fn describe(this: &Host, target: &JsValue, clickable: &str, attrs: &str) -> String;
+    /// The form's description (`index` < 0), or the value of its control `index`.
     #[wasm_bindgen(method)]
-    fn form(this: &Host, form: &JsValue) -> String;
-    #[wasm_bindgen(method)]
-    fn value(this: &Host, form: &JsValue, index: u32) -> String;
+    fn form(this: &Host, form: &JsValue, index: i32) -> String;
     #[wasm_bindgen(method)]
     fn log(this: &Host, msg: &str);
 }
@@ -55,8 +60,6 @@ extern "C" {
 pub struct Web {
     host: Host,
     debug: bool,
-    /// `Config::attrs` joined with commas, for `describe`.
-    attrs: String,
 }
 
 impl Web {
@@ -64,20 +67,11 @@ impl Web {
         Web {
             host,
             debug: cfg.debug,
-            attrs: cfg.attrs.join(","),
         }
     }
 
     pub fn host(&self) -> &Host {
         &self.host
-    }
-}
-
-fn area(a: Area) -> u8 {
-    match a {
-        Area::Local => 0,
-        Area::Tab => 1,
-        Area::Cookie => 2,
     }
 }
 
@@ -94,44 +88,45 @@ impl Platform for Web {
 
     fn page(&self) -> PageRead {
         let text = self.host.page();
-        let mut it = text.splitn(3, '\n');
+        let mut lines = pieces(&text, b'\n');
+        let mut next = || String::from(lines.next().unwrap_or(""));
         PageRead {
-            href: it.next().unwrap_or("").into(),
-            title: it.next().unwrap_or("").into(),
-            referrer: it.next().unwrap_or("").into(),
+            href: next(),
+            title: next(),
+            referrer: next(),
         }
     }
 
     fn get(&self, a: Area, key: &str) -> Option<String> {
-        self.host.get(area(a), key)
+        self.host.store(0, a as u8, key, "")
     }
 
     fn set(&self, a: Area, key: &str, value: &str) -> bool {
-        self.host.set(area(a), key, value)
+        self.host.store(1, a as u8, key, value).is_some()
     }
 
     fn remove(&self, a: Area, key: &str) {
-        self.host.del(area(a), key);
+        self.host.store(2, a as u8, key, "");
     }
 
     fn keys(&self, prefix: &str) -> Vec<String> {
-        self.host
-            .keys(prefix)
-            .split('\n')
+        let keys = self.host.store(3, 0, prefix, "").unwrap_or_default();
+        pieces(&keys, b'\n')
             .filter(|k| !k.is_empty())
             .map(String::from)
             .collect()
     }
 
-    fn send(&self, id: u32, url: &str, body: Payload<'_, JsValue>, beacon: bool) -> bool {
-        match body {
-            Payload::Text(s) => self.host.send(id, url, &JsValue::from_str(s), beacon),
-            Payload::Gzip(b) => self.host.send(id, url, b, beacon),
-        }
+    fn send(&self, id: u32, url: &str, body: Body<'_, JsValue>, beacon: bool) -> bool {
+        let (a, events, b) = match body {
+            Body::Text(s) => (s.as_bytes(), &JsValue::UNDEFINED, &[][..]),
+            Body::Gzip { head, events, tail } => (head, events, tail),
+        };
+        self.host.send(id, url, a, events, b, beacon)
     }
 
-    fn gzip(&self, id: u32, body: &str) {
-        self.host.gzip(id, body);
+    fn gzip(&self, id: u32, text: &str) {
+        self.host.gzip(id, text);
     }
 
     fn timer(&self, ms: u64) {
@@ -139,7 +134,9 @@ impl Platform for Web {
     }
 
     fn results_count(&self) -> Option<String> {
-        self.host.results()
+        let page = self.host.page();
+        let results = pieces(&page, b'\n').nth(3)?;
+        (!results.is_empty()).then(|| results.into())
     }
 
     fn log(&self, msg: &str) {
@@ -155,8 +152,10 @@ impl Tracker<Web> {
         if !self.is_on() || !self.config().autocapture {
             return;
         }
-        let p = self.platform();
-        let desc = p.host.describe(target, click::CLICKABLE, &p.attrs);
+        let desc = self
+            .platform()
+            .host
+            .describe(target, click::CLICKABLE, &self.config().attrs);
         self.on_click(&desc);
     }
 
@@ -165,107 +164,80 @@ impl Tracker<Web> {
         if !self.is_on() {
             return;
         }
-        let desc = self.platform().host.form(form);
+        let desc = self.platform().host.form(form, -1);
         let Some(i) = self.search_field(&desc) else {
             return;
         };
-        let value = self.platform().host.value(form, i as u32);
+        let value = self.platform().host.form(form, i as i32);
         self.on_submit(&desc, |_| value);
     }
 }
 
-thread_local! {
-    static TRACKER: RefCell<Option<Tracker<Web>>> = const { RefCell::new(None) };
-}
+/// The running SDK, as the JS side holds it.
+#[wasm_bindgen]
+pub struct Spoor(Tracker<Web>);
 
-/// Runs `f` on the tracker, if started and not busy.
-fn with(f: impl FnOnce(&mut Tracker<Web>)) {
-    let _ = TRACKER.try_with(|cell| {
-        if let Ok(mut slot) = cell.try_borrow_mut()
-            && let Some(t) = slot.as_mut()
-        {
-            f(t);
+#[wasm_bindgen]
+impl Spoor {
+    /// Starts the SDK with `name=value` option lines (see [`Config::parse`]) and the JS
+    /// host; `undefined` (and nothing done) without a key and a host.
+    pub fn start(config: &str, host: Host) -> Option<Spoor> {
+        let cfg = Config::parse(config)?;
+        let web = Web::new(host, &cfg);
+        let mut t = Tracker::new(web, cfg);
+        t.start();
+        Some(Spoor(t))
+    }
+
+    /// The calls with text: 0 `track(a, b = properties JSON)`, 1 `identify(a, b = traits
+    /// JSON)`, 2 `search(a, b = results count)`. One export for three (each export costs
+    /// glue on both sides).
+    pub fn text(&mut self, kind: u32, a: &str, b: Option<String>) {
+        let t = &mut self.0;
+        match kind {
+            0 => t.track(a, b),
+            1 => t.identify(a, b),
+            _ => t.search(a, b.and_then(|n| int(&n)).map(|n| n as u32)),
         }
-    });
-}
+    }
 
-/// Starts the SDK with `name=value` option lines (see [`Config::parse`]) and the JS host.
-/// Returns false (and does nothing) without a key and a host, or when already started.
-#[wasm_bindgen]
-pub fn start(config: &str, host: Host) -> bool {
-    let Some(cfg) = Config::parse(config) else {
-        return false;
-    };
-    TRACKER
-        .try_with(|cell| {
-            let Ok(mut slot) = cell.try_borrow_mut() else {
-                return false;
-            };
-            if slot.is_some() {
-                return false;
-            }
-            let web = Web::new(host, &cfg);
-            let t = slot.insert(Tracker::new(web, cfg));
-            t.start();
-            true
-        })
-        .unwrap_or(false)
-}
+    /// 0 a click on `el`, 1 a submit of the form `el`.
+    pub fn element(&mut self, kind: u32, el: JsValue) {
+        match kind {
+            0 => self.0.click_element(&el),
+            _ => self.0.submit_form(&el),
+        }
+    }
 
-#[wasm_bindgen]
-pub fn track(name: &str, properties: Option<String>) {
-    with(|t| t.track(name, properties));
-}
+    /// Everything without a payload: 0 timer, 1 hidden/pagehide, 2 visible again,
+    /// 3 interaction, 4 online, 5 history/hash navigation, 6 `flush()`, 7 `reset()`,
+    /// 8 `page()`, 9 scroll depth `arg` %, 10 `setConsent(arg != 0)`.
+    pub fn signal(&mut self, kind: u32, arg: u32) {
+        let t = &mut self.0;
+        match kind {
+            0 => t.tick(),
+            1 => t.on_hide(),
+            2 => t.on_show(),
+            3 => t.on_activity(),
+            4 => t.on_online(),
+            5 => t.on_route(),
+            6 => t.flush(),
+            7 => t.reset(),
+            8 => t.page(),
+            9 => t.on_scroll(arg),
+            10 => t.set_consent(arg != 0),
+            _ => {}
+        }
+    }
 
-#[wasm_bindgen]
-pub fn identify(user_id: &str, traits: Option<String>) {
-    with(|t| t.identify(user_id, traits));
-}
+    /// Compression `id` finished: the gzip bytes and their length (0: it failed).
+    pub fn compressed(&mut self, id: u32, bytes: JsValue, len: u32) {
+        self.0
+            .compressed(id, (len > 0).then_some((bytes, len as usize)));
+    }
 
-#[wasm_bindgen]
-pub fn search(query: &str, results_count: Option<u32>) {
-    with(|t| t.search(query, results_count));
-}
-
-#[wasm_bindgen]
-pub fn on_click(target: JsValue) {
-    with(|t| t.click_element(&target));
-}
-
-#[wasm_bindgen]
-pub fn on_submit(form: JsValue) {
-    with(|t| t.submit_form(&form));
-}
-
-/// Everything without a payload, in one export (each export costs glue on both sides):
-/// 0 timer, 1 hidden/pagehide, 2 visible again, 3 interaction, 4 online, 5 history/hash
-/// navigation, 6 `flush()`, 7 `reset()`, 8 `page()`, 9 scroll depth `arg` %,
-/// 10 `setConsent(arg != 0)`.
-#[wasm_bindgen]
-pub fn signal(kind: u32, arg: u32) {
-    with(|t| match kind {
-        0 => t.tick(),
-        1 => t.on_hide(),
-        2 => t.on_show(),
-        3 => t.on_activity(),
-        4 => t.on_online(),
-        5 => t.on_route(),
-        6 => t.flush(),
-        7 => t.reset(),
-        8 => t.page(),
-        9 => t.on_scroll(arg),
-        10 => t.set_consent(arg != 0),
-        _ => {}
-    });
-}
-
-#[wasm_bindgen]
-pub fn compressed(id: u32, bytes: JsValue) {
-    let bytes = (!bytes.is_null() && !bytes.is_undefined()).then_some(bytes);
-    with(|t| t.compressed(id, bytes));
-}
-
-#[wasm_bindgen]
-pub fn sent(id: u32, status: u16, retry_after_ms: f64, rejected: &str) {
-    with(|t| t.sent(id, status, retry_after_ms as u64, rejected));
+    /// The collector answered batch `id` (see [`Tracker::sent`]).
+    pub fn sent(&mut self, id: u32, status: u16, retry_after_ms: f64, rejected: &str) {
+        self.0.sent(id, status, retry_after_ms as u64, rejected);
+    }
 }

@@ -6,23 +6,28 @@
 //! CSS-in-JS) and state classes (`active`, `is-open`) are left out, and `:nth-of-type` is
 //! used only to tell same-tag siblings apart.
 
+use alloc::string::String;
+
+use crate::text::{in_list, pieces, runs};
+
 /// One element on the path from the clicked element up to `<body>`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Node {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Node<'a> {
     /// Lower-case tag name.
-    pub tag: String,
-    pub id: String,
+    pub tag: &'a str,
+    pub id: &'a str,
     /// The `class` attribute as written.
-    pub class: String,
-    /// The first of `data-testid`, `data-test`, `data-cy`, `data-spoor-id` with its value.
-    pub test_attr: Option<(String, String)>,
+    pub class: &'a str,
+    /// The first of [`TEST_ATTRS`] on the element (empty: none) and its value.
+    pub test_attr: &'a str,
+    pub test_value: &'a str,
     /// 1-based position among siblings with the same tag.
     pub nth_of_type: u32,
-    /// Number of siblings (including itself) with the same tag.
+    /// Number of siblings (including itself) with the same tag (the JS side stops at 2).
     pub of_type: u32,
 }
 
-/// Attributes tests and people put on elements to name them.
+/// Attributes tests and people put on elements to name them (the JS side looks for them).
 pub const TEST_ATTRS: [&str; 4] = ["data-testid", "data-test", "data-cy", "data-spoor-id"];
 
 /// Most path segments in a selector.
@@ -35,19 +40,23 @@ pub fn is_clickable(tag: &str, role: &str, kind: &str) -> bool {
     match tag {
         "a" | "button" | "select" | "textarea" | "summary" | "label" => true,
         "input" => !matches!(kind, "hidden" | "password"),
-        _ => matches!(
+        _ => in_list(
+            "button link menuitem tab checkbox radio switch option",
             role,
-            "button" | "link" | "menuitem" | "tab" | "checkbox" | "radio" | "switch" | "option"
         ),
     }
 }
 
 fn ident_ok(s: &str) -> bool {
     let b = s.as_bytes();
+    let starts_badly = match b {
+        [first, ..] if first.is_ascii_digit() => true,
+        [b'-', second, ..] => second.is_ascii_digit(),
+        _ => false,
+    };
     !b.is_empty()
         && b.len() <= 40
-        && !b[0].is_ascii_digit()
-        && (b[0] != b'-' || b.len() < 2 || !b[1].is_ascii_digit())
+        && !starts_badly
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
 }
@@ -55,91 +64,76 @@ fn ident_ok(s: &str) -> bool {
 /// Ids and classes that look machine-made: a run of 3+ digits, or a segment mixing
 /// letters and digits (`css-1x9f2a`, `sc-bdVaJa3`), or a framework prefix.
 pub fn looks_generated(s: &str) -> bool {
-    let mut run = 0;
-    for c in s.bytes() {
-        if c.is_ascii_digit() {
-            run += 1;
-            if run >= 3 {
-                return true;
-            }
-        } else {
-            run = 0;
-        }
-    }
-    const PREFIXES: [&str; 6] = ["css-", "sc-", "ember", "jsx-", "svelte-", "ng-"];
-    PREFIXES.iter().any(|p| s.starts_with(p))
-        || s.split(['-', '_']).any(|seg| {
+    runs(s, |b| b.is_ascii_digit()).any(|r| r.len() >= 3)
+        || pieces("css- sc- ember jsx- svelte- ng-", b' ').any(|p| s.starts_with(p))
+        || runs(s, |b| b != b'-' && b != b'_').any(|seg| {
             seg.len() >= 5
                 && seg.bytes().any(|c| c.is_ascii_digit())
                 && seg.bytes().any(|c| c.is_ascii_alphabetic())
         })
 }
 
-const STATE_CLASSES: [&str; 12] = [
-    "active", "selected", "open", "opened", "closed", "focus", "focused", "hover", "disabled",
-    "show", "hidden", "current",
-];
+const STATE_CLASSES: &str =
+    "active selected open opened closed focus focused hover disabled show hidden current";
 
 fn stable_class(c: &str) -> bool {
     ident_ok(c)
         && !looks_generated(c)
-        && !STATE_CLASSES.contains(&c)
+        && !in_list(STATE_CLASSES, c)
         && !c.starts_with("is-")
         && !c.starts_with("has-")
 }
 
-fn push_attr(out: &mut String, name: &str, value: &str) {
-    out.push('[');
-    out.push_str(name);
-    out.push_str("=\"");
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
+/// Whether `node` anchors the selector (its own id or test attribute identifies it).
+fn anchored(node: &Node<'_>) -> bool {
+    ident_ok(node.id) && !looks_generated(node.id) || !node.test_attr.is_empty()
+}
+
+fn push_segment(out: &mut String, node: &Node<'_>) {
+    out.push_str(node.tag);
+    if ident_ok(node.id) && !looks_generated(node.id) {
+        out.push('#');
+        out.push_str(node.id);
+    } else if !node.test_attr.is_empty() {
+        out.push('[');
+        out.push_str(node.test_attr);
+        out.push_str("=\"");
+        for c in node.test_value.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
         }
-        out.push(c);
+        out.push_str("\"]");
+    } else {
+        let classes = runs(node.class, |b| !b.is_ascii_whitespace()).filter(|c| stable_class(c));
+        for c in classes.take(MAX_CLASSES) {
+            out.push('.');
+            out.push_str(c);
+        }
+        if node.of_type > 1 {
+            out.push_str(":nth-of-type(");
+            crate::json::push_u64(out, u64::from(node.nth_of_type));
+            out.push(')');
+        }
     }
-    out.push_str("\"]");
 }
 
 /// Builds the selector for `path[0]` (the clicked element), `path[1..]` its ancestors up to
-/// but excluding `<body>`.
-pub fn build(path: &[Node]) -> String {
-    let mut segments: Vec<String> = Vec::new();
-    for node in path.iter().take(MAX_DEPTH) {
-        let mut seg = String::from(node.tag.as_str());
-        if ident_ok(&node.id) && !looks_generated(&node.id) {
-            seg.push('#');
-            seg.push_str(&node.id);
-            segments.push(seg);
-            break;
-        }
-        if let Some((name, value)) = &node.test_attr {
-            push_attr(&mut seg, name, value);
-            segments.push(seg);
-            break;
-        }
-        for c in node
-            .class
-            .split_ascii_whitespace()
-            .filter(|c| stable_class(c))
-            .take(MAX_CLASSES)
-        {
-            seg.push('.');
-            seg.push_str(c);
-        }
-        if node.of_type > 1 {
-            seg.push_str(":nth-of-type(");
-            crate::json::push_u64(&mut seg, u64::from(node.nth_of_type));
-            seg.push(')');
-        }
-        segments.push(seg);
-    }
+/// but excluding `<body>`: from the nearest anchored element (or the fifth) down.
+pub fn build(path: &[Node<'_>]) -> String {
+    let top = path.len().min(MAX_DEPTH);
+    let top = path
+        .iter()
+        .take(top)
+        .position(anchored)
+        .map_or(top, |i| i + 1);
     let mut out = String::new();
-    for (i, seg) in segments.iter().rev().enumerate() {
-        if i > 0 {
+    for node in path.iter().take(top).rev() {
+        if !out.is_empty() {
             out.push_str(" > ");
         }
-        out.push_str(seg);
+        push_segment(&mut out, node);
     }
     out
 }
@@ -148,14 +142,14 @@ pub fn build(path: &[Node]) -> String {
 mod tests {
     use super::*;
 
-    fn node(tag: &str, id: &str, class: &str, nth: u32, of: u32) -> Node {
+    fn node<'a>(tag: &'a str, id: &'a str, class: &'a str, nth: u32, of: u32) -> Node<'a> {
         Node {
-            tag: tag.into(),
-            id: id.into(),
-            class: class.into(),
-            test_attr: None,
+            tag,
+            id,
+            class,
             nth_of_type: nth,
             of_type: of,
+            ..Node::default()
         }
     }
 
@@ -173,7 +167,8 @@ mod tests {
         assert_eq!(build(&p), "main > ul.list > li.card:nth-of-type(3)");
         // Test attributes anchor, quoted.
         let mut b = node("button", "", "primary large xl", 1, 1);
-        b.test_attr = Some(("data-testid".into(), "buy \"now\"".into()));
+        b.test_attr = "data-testid";
+        b.test_value = "buy \"now\"";
         let p = [b, node("div", "app", "", 1, 1)];
         assert_eq!(build(&p), r#"button[data-testid="buy \"now\""]"#);
         // Depth is capped at five segments.

@@ -1,57 +1,23 @@
 //! Refusing to capture what may be private: password/hidden fields, fields named like
 //! card numbers, security codes or national ids, and text that looks like such a number.
 
-/// Substrings (of a lower-cased name, `id`, `autocomplete` or class) that mark a field as
+use crate::text::{contains_ci, in_list, pieces, runs};
+
+/// Substrings (of a name, `id`, `autocomplete` or class, any case) that mark a field as
 /// sensitive.
-const SENSITIVE_PARTS: &[&str] = &[
-    "pass",
-    "pwd",
-    "secret",
-    "token",
-    "cc-",
-    "cc_",
-    "ccnum",
-    "cardnum",
-    "card-num",
-    "card_num",
-    "cardnumber",
-    "creditcard",
-    "credit-card",
-    "credit_card",
-    "cvc",
-    "cvv",
-    "csc",
-    "securitycode",
-    "security-code",
-    "security_code",
-    "ssn",
-    "social-security",
-    "social_security",
-    "iban",
-    "routing",
-    "accountnumber",
-    "account-number",
-    "account_number",
-    "taxid",
-    "tax-id",
-    "tax_id",
-    "one-time-code",
-    "otp",
-];
+const SENSITIVE_PARTS: &str = "pass pwd secret token cc- cc_ ccnum cardnum card-num \
+card_num creditcard credit-card credit_card cvc cvv csc securitycode security-code \
+security_code ssn social-security social_security iban routing accountnumber \
+account-number account_number taxid tax-id tax_id one-time-code otp";
 
 /// Whole words (split on non-alphanumerics) that mark a field as sensitive.
-const SENSITIVE_WORDS: &[&str] = &["cc", "pin", "exp", "cvn", "sin", "nin", "bsn", "tin"];
+const SENSITIVE_WORDS: &str = "cc pin exp cvn sin nin bsn tin";
 
 /// Whether a name-like attribute marks its element as sensitive.
 pub fn is_sensitive_name(s: &str) -> bool {
-    if s.is_empty() {
-        return false;
-    }
-    let lower = s.to_ascii_lowercase();
-    SENSITIVE_PARTS.iter().any(|p| crate::url::has(&lower, p))
-        || lower
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|w| SENSITIVE_WORDS.contains(&w))
+    !s.is_empty()
+        && (pieces(SENSITIVE_PARTS, b' ').any(|p| contains_ci(s, p))
+            || runs(s, |b| b.is_ascii_alphanumeric()).any(|w| in_list(SENSITIVE_WORDS, w)))
 }
 
 /// Text that looks like a payment card number (13–19 digits with optional spaces/dashes)
@@ -60,11 +26,11 @@ pub fn looks_like_number_secret(text: &str) -> bool {
     let mut run = 0;
     let mut best = 0;
     let mut seps = 0;
-    for c in text.chars() {
+    for c in text.bytes() {
         if c.is_ascii_digit() {
             run += 1;
             best = best.max(run);
-        } else if (c == ' ' || c == '-') && run > 0 && seps < 4 {
+        } else if (c == b' ' || c == b'-') && run > 0 && seps < 4 {
             seps += 1;
         } else {
             run = 0;
@@ -74,12 +40,12 @@ pub fn looks_like_number_secret(text: &str) -> bool {
     (13..=19).contains(&best) || is_ssn(text)
 }
 
+/// A `ddd-dd-dddd` group among the digit-and-dash runs of `text`.
 fn is_ssn(text: &str) -> bool {
-    text.split(|c: char| !(c.is_ascii_digit() || c == '-'))
-        .any(|w| {
-            let parts: Vec<&str> = w.split('-').collect();
-            parts.len() == 3 && parts[0].len() == 3 && parts[1].len() == 2 && parts[2].len() == 4
-        })
+    runs(text, |b| b.is_ascii_digit() || b == b'-').any(|w| {
+        let mut lens = pieces(w, b'-').map(str::len);
+        (lens.next(), lens.next(), lens.next(), lens.next()) == (Some(3), Some(2), Some(4), None)
+    })
 }
 
 /// What decides whether an element may be captured.

@@ -2,7 +2,10 @@
 //! (30 min by default), when the current one is 24 h old, or when the visitor arrives on a
 //! different campaign (UTM parameters) than the session's.
 
+use alloc::string::String;
+
 use crate::json::push_u64;
+use crate::text::{cut, int};
 
 /// Longest a session may last.
 pub const MAX_SESSION_MS: u64 = 24 * 60 * 60 * 1000;
@@ -81,18 +84,17 @@ impl Session {
     }
 
     pub fn decode(s: &str) -> Option<Session> {
-        let mut it = s.splitn(6, '|');
-        let id = it.next()?;
-        let index = it.next()?.parse().ok()?;
-        let started_ms = it.next()?.parse().ok()?;
-        let last_ms = it.next()?.parse().ok()?;
-        let prev = it.next()?;
-        let campaign = it.next()?;
-        (!id.is_empty()).then(|| Session {
+        let (id, s) = cut(s, b'|')?;
+        let (index, s) = cut(s, b'|')?;
+        let (started, s) = cut(s, b'|')?;
+        let (last, s) = cut(s, b'|')?;
+        let (prev, campaign) = cut(s, b'|')?;
+        (!id.is_empty()).then_some(())?;
+        Some(Session {
             id: id.into(),
-            index,
-            started_ms,
-            last_ms,
+            index: u32::try_from(int(index)?).ok()?,
+            started_ms: int(started)?,
+            last_ms: int(last)?,
             previous_id: (!prev.is_empty()).then(|| prev.into()),
             campaign: campaign.into(),
         })

@@ -1,27 +1,31 @@
 //! RFC 3339 timestamps from Unix milliseconds, without `core::fmt` or a date crate.
 
+use alloc::string::String;
+
 /// Formats `ms` since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn rfc3339(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
     let mut out = String::with_capacity(24);
-    push_padded(&mut out, y as u64, 4);
-    out.push('-');
-    push_padded(&mut out, u64::from(m), 2);
-    out.push('-');
-    push_padded(&mut out, u64::from(d), 2);
-    out.push('T');
-    push_padded(&mut out, rem / 3600, 2);
-    out.push(':');
-    push_padded(&mut out, rem % 3600 / 60, 2);
-    out.push(':');
-    push_padded(&mut out, rem % 60, 2);
-    out.push('.');
-    push_padded(&mut out, ms % 1000, 3);
-    out.push('Z');
+    push_rfc3339(&mut out, ms);
     out
+}
+
+/// Appends [`rfc3339`] of `ms` to `out`.
+pub fn push_rfc3339(out: &mut String, ms: u64) {
+    let secs = ms / 1000;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    for (sep, n, width) in [
+        ('-', y as u64, 4),
+        ('-', u64::from(m), 2),
+        ('T', u64::from(d), 2),
+        (':', rem / 3600, 2),
+        (':', rem % 3600 / 60, 2),
+        ('.', rem % 60, 2),
+        ('Z', ms % 1000, 3),
+    ] {
+        push_padded(out, n, width);
+        out.push(sep);
+    }
 }
 
 fn push_padded(out: &mut String, n: u64, width: u32) {

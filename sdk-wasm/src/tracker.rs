@@ -3,18 +3,34 @@
 //! the page, timers, compression, the network — goes through [`Platform`], so the whole
 //! machine runs in native tests with a fake platform and in the browser with the real one
 //! (`sdk.rs`).
+//!
+//! Delivery: the front of the queue (what the next batch takes) is kept compressed ahead of
+//! time — whenever it changes and no compression is running, it is handed to the platform's
+//! gzip. A batch whose events are compressed goes out at once as three gzip members (see
+//! [`gzip`]): the envelope head with the current `sent_at`, the precompressed events, and
+//! the tail. So neither a timer flush nor the unload path (`pagehide`) waits for a
+//! compressor; at unload, events that arrived after the last compression follow in the
+//! stored tail or, beyond 64 KiB, in plain beacons.
+//!
+//! Page leaves: one `page_leave` per page view, with one `event_id` and the time of the
+//! first leave. It is sent when the page is hidden (the last moment mobile browsers
+//! reliably give), on `pagehide` and on SPA navigation; if a hidden page comes back and is
+//! hidden again, the same event is sent again with the engaged time and scroll depth so far
+//! (a waiting older version is replaced in the queue). Storage keeps one row per `event_id`
+//! (`ReplacingMergeTree`; `FINAL` or `argMax(engaged_ms, …)` per `event_id`).
 
-use spoor_protocol::{Context, Event, EventType, Page, PageLeave, Search, Session as WireSession};
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use crate::config::Config;
 use crate::consent::{self, Signals};
 use crate::engage::Engagement;
-use crate::json::{self, Raw};
-use crate::queue::{self, Queue};
+use crate::json::{num_field, str_field};
+use crate::queue::{self, BEACON_BYTES, ENVELOPE_BYTES, ENVELOPE_TAIL, Queue};
 use crate::retry::{self, Verdict};
-use crate::search;
 use crate::session::{self, Session};
-use crate::{click, ids, time, url};
+use crate::text::{cut_or_all, in_list};
+use crate::{click, gzip, ids, search, time, url};
 
 /// Where a value is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +51,16 @@ pub struct PageRead {
 
 /// A batch body as handed to the network.
 #[derive(Debug, Clone, Copy)]
-pub enum Payload<'a, B> {
+pub enum Body<'a, B> {
+    /// Plain JSON text.
     Text(&'a str),
-    Gzip(&'a B),
+    /// Gzip members, one after the other: `head` and `tail` stored ([`gzip::stored`]),
+    /// `events` compressed ahead of time by [`Platform::gzip`].
+    Gzip {
+        head: &'a [u8],
+        events: &'a B,
+        tail: &'a [u8],
+    },
 }
 
 /// The outside world.
@@ -55,14 +78,51 @@ pub trait Platform {
     fn keys(&self, prefix: &str) -> Vec<String>;
     /// Starts a send; the outcome comes back through [`Tracker::sent`] (unless `beacon`).
     /// Returns false when the browser refused to queue it.
-    fn send(&self, id: u32, url: &str, body: Payload<'_, Self::Bytes>, beacon: bool) -> bool;
-    /// Starts compressing; the result comes back through [`Tracker::compressed`].
-    fn gzip(&self, id: u32, body: &str);
+    fn send(&self, id: u32, url: &str, body: Body<'_, Self::Bytes>, beacon: bool) -> bool;
+    /// Starts gzipping `text` (one gzip member); the bytes come back through
+    /// [`Tracker::compressed`].
+    fn gzip(&self, id: u32, text: &str);
     /// Asks for one [`Tracker::tick`] after `ms` (replacing any earlier request).
     fn timer(&self, ms: u64);
     /// The `data-spoor-results` value on the page, if any.
     fn results_count(&self) -> Option<String>;
     fn log(&self, msg: &str);
+}
+
+/// Event types by their wire names (`spoor_protocol::EventType`; a test checks they agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    PageView,
+    PageLeave,
+    Click,
+    Search,
+    SessionStart,
+    Identify,
+    Track,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 7] = [
+        EventType::PageView,
+        EventType::PageLeave,
+        EventType::Click,
+        EventType::Search,
+        EventType::SessionStart,
+        EventType::Identify,
+        EventType::Track,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::PageView => "page_view",
+            EventType::PageLeave => "page_leave",
+            EventType::Click => "click",
+            EventType::Search => "search",
+            EventType::SessionStart => "session_start",
+            EventType::Identify => "identify",
+            EventType::Track => "track",
+        }
+    }
 }
 
 const KEY_IDS: &str = "spoor.id";
@@ -73,7 +133,7 @@ const KEY_TAB: &str = "spoor.tab";
 const QUEUE_PREFIX: &str = "spoor.q.";
 /// A saved queue of another tab older than this is adopted (its tab is gone).
 const ORPHAN_MS: u64 = 60_000;
-/// Bodies smaller than this are not worth a compression round trip.
+/// Event text shorter than this is not worth compressing.
 const GZIP_MIN_BYTES: usize = 1024;
 /// A GET search form's query is expected in the next page's URL within this time.
 const FORM_SEARCH_WAIT_MS: u64 = 1_500;
@@ -91,25 +151,20 @@ enum Store {
 #[derive(Debug, Clone, Default)]
 struct PageCtx {
     url: String,
-    path: String,
-    title: String,
-    referrer: String,
-    route: String,
     host: String,
+    route: String,
+    /// `,"page":{…}` as written into every event of this page view.
+    json: String,
+    /// The id and time of this page view's `page_leave`, fixed at the first leave.
+    leave: Option<(String, u64)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OutState {
-    Compressing,
-    Sending,
-}
-
-/// The one batch between the queue and the collector.
-struct Out {
-    id: u32,
-    /// The text, kept while it is being compressed (sent as is if compression fails).
-    body: String,
-    state: OutState,
+/// The front of the queue, compressed.
+struct Ready<B> {
+    /// The events it holds ([`Queue::front_is`]).
+    seqs: Vec<u32>,
+    bytes: B,
+    len: usize,
 }
 
 pub struct Tracker<P: Platform> {
@@ -126,12 +181,19 @@ pub struct Tracker<P: Platform> {
     on: bool,
     page: Option<PageCtx>,
     engage: Engagement,
-    /// A `page_leave` was sent for the current page view (hidden, not yet shown again).
+    /// A `page_leave` was sent and nothing has been engaged since (hidden, not yet shown).
     left: bool,
     visible: bool,
     queue: Queue,
-    out: Option<Out>,
-    next_batch: u32,
+    /// The batch in flight (`fetch`), until [`Tracker::sent`].
+    out: Option<u32>,
+    ready: Option<Ready<P::Bytes>>,
+    /// The compression in flight: its id and the events it covers.
+    job: Option<(u32, Vec<u32>)>,
+    /// A batch is due and waits for the compression in flight.
+    want_send: bool,
+    /// Last id given to a batch or a compression.
+    next_id: u32,
     /// Failed attempts since the last delivery; 0 means the collector looks healthy.
     attempt: u32,
     retry_at: u64,
@@ -152,7 +214,8 @@ pub struct Tracker<P: Platform> {
     form_search: Option<(String, u64)>,
     rand: [u8; 64],
     rand_pos: usize,
-    context: Context,
+    /// `,"context":{…}`, the same in every event.
+    context: String,
 }
 
 impl<P: Platform> Tracker<P> {
@@ -161,17 +224,21 @@ impl<P: Platform> Tracker<P> {
         let mut url_text = cfg.host.clone();
         url_text.push_str("/v1/batch?key=");
         url_text.push_str(&url::encode(&cfg.key));
-        let mut url_gzip = url_text.clone();
-        url_gzip.push_str("&compression=gzip");
-        let context = Context {
-            locale: cfg.env.lang.clone(),
-            tz: cfg.env.tz.clone(),
-            screen_w: cfg.env.screen.0,
-            screen_h: cfg.env.screen.1,
-            viewport_w: cfg.env.viewport.0,
-            viewport_h: cfg.env.viewport.1,
-            lib: crate::LIB.into(),
-        };
+        let url_gzip = url_text.clone() + "&compression=gzip";
+        let env = &cfg.env;
+        let mut context = String::with_capacity(160);
+        str_field(&mut context, ",\"context\":{\"locale\":", &env.lang);
+        str_field(&mut context, ",\"tz\":", &env.tz);
+        for (key, n) in [
+            (",\"screen_w\":", env.screen.0),
+            (",\"screen_h\":", env.screen.1),
+            (",\"viewport_w\":", env.viewport.0),
+            (",\"viewport_h\":", env.viewport.1),
+        ] {
+            num_field(&mut context, key, n.into());
+        }
+        str_field(&mut context, ",\"lib\":", crate::LIB);
+        context.push('}');
         Tracker {
             queue: Queue::new(cfg.max_queue),
             batch_cap: cfg.batch_events,
@@ -188,7 +255,10 @@ impl<P: Platform> Tracker<P> {
             left: false,
             visible: true,
             out: None,
-            next_batch: 0,
+            ready: None,
+            job: None,
+            want_send: false,
+            next_id: 0,
             attempt: 0,
             retry_at: 0,
             due_at: 0,
@@ -237,35 +307,36 @@ impl<P: Platform> Tracker<P> {
 
     // ----- randomness, storage -----
 
-    fn random_bytes<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        for b in &mut out {
+    fn uuid(&mut self) -> String {
+        let mut b = [0u8; 16];
+        for x in &mut b {
             if self.rand_pos >= self.rand.len() {
-                let mut pool = [0u8; 64];
-                self.p.random(&mut pool);
-                self.rand = pool;
+                self.p.random(&mut self.rand);
                 self.rand_pos = 0;
             }
-            *b = self.rand[self.rand_pos];
+            *x = self.rand.get(self.rand_pos).copied().unwrap_or(0);
             self.rand_pos += 1;
         }
-        out
+        ids::uuid_v4(b)
     }
 
-    fn uuid(&mut self) -> String {
-        ids::uuid_v4(self.random_bytes::<16>())
+    fn area(&self) -> Area {
+        if self.store == Store::Cookie {
+            Area::Cookie
+        } else {
+            Area::Local
+        }
     }
 
     fn load(&self, key: &str) -> Option<String> {
-        match self.store {
-            Store::Local => self.p.get(Area::Local, key),
-            Store::Cookie => self.p.get(Area::Cookie, key),
-            Store::Memory => self
+        if self.store == Store::Memory {
+            return self
                 .memory
                 .iter()
                 .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone()),
+                .map(|(_, v)| v.clone());
         }
+        self.p.get(self.area(), key)
     }
 
     /// Stores `value` — only while tracking is on, except for the consent choice itself.
@@ -273,32 +344,24 @@ impl<P: Platform> Tracker<P> {
         if !self.on && key != KEY_CONSENT {
             return;
         }
-        let ok = match self.store {
-            Store::Local => self.p.set(Area::Local, key, value),
-            Store::Cookie => self.p.set(Area::Cookie, key, value),
-            Store::Memory => false,
-        };
-        if !ok {
-            match self.memory.iter_mut().find(|(k, _)| k == key) {
-                Some(slot) => slot.1 = value.into(),
-                None => self.memory.push((key.into(), value.into())),
-            }
+        if self.store != Store::Memory && self.p.set(self.area(), key, value) {
+            return;
+        }
+        match self.memory.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value.into(),
+            None => self.memory.push((key.into(), value.into())),
         }
     }
 
     fn forget(&mut self, key: &str) {
-        match self.store {
-            Store::Local => self.p.remove(Area::Local, key),
-            Store::Cookie => self.p.remove(Area::Cookie, key),
-            Store::Memory => {}
+        if self.store != Store::Memory {
+            self.p.remove(self.area(), key);
         }
         self.memory.retain(|(k, _)| k != key);
     }
 
     fn save_ids(&mut self) {
-        let mut v = self.anon.clone();
-        v.push('|');
-        v.push_str(self.user.as_deref().unwrap_or(""));
+        let v = self.anon.clone() + "|" + self.user.as_deref().unwrap_or("");
         self.save(KEY_IDS, &v);
     }
 
@@ -331,27 +394,25 @@ impl<P: Platform> Tracker<P> {
     /// first page view.
     pub fn start(&mut self) {
         let now = self.p.now();
-        self.store = if self.cfg.cookieless {
-            Store::Memory
-        } else if self.p.set(Area::Local, "spoor.t", "1") {
-            self.p.remove(Area::Local, "spoor.t");
-            Store::Local
-        } else if self.p.set(Area::Cookie, "spoor.t", "1") {
-            self.p.remove(Area::Cookie, "spoor.t");
-            Store::Cookie
-        } else {
-            Store::Memory
-        };
+        self.store = Store::Memory;
+        if !self.cfg.cookieless {
+            for (area, store) in [(Area::Local, Store::Local), (Area::Cookie, Store::Cookie)] {
+                if self.p.set(area, "spoor.t", "1") {
+                    self.p.remove(area, "spoor.t");
+                    self.store = store;
+                    break;
+                }
+            }
+        }
         self.consent = self.load(KEY_CONSENT).map(|v| v == "1");
-        match self.load(KEY_IDS) {
-            Some(v) if v.len() > 1 => {
-                let (a, u) = v.split_once('|').unwrap_or((&v, ""));
+        let ids = self.load(KEY_IDS);
+        match ids.as_deref().map(|v| cut_or_all(v, b'|')) {
+            Some((a, u)) if !a.is_empty() => {
                 self.anon = a.into();
                 self.user = (!u.is_empty()).then(|| u.into());
             }
             _ => self.anon = self.uuid(),
         }
-        let fresh_ids = self.load(KEY_IDS).is_none();
         self.session = self.load(KEY_SESSION).and_then(|s| Session::decode(&s));
         self.last_search = self
             .load(KEY_SEARCH)
@@ -360,7 +421,7 @@ impl<P: Platform> Tracker<P> {
         self.engage = Engagement::new(now, self.visible);
         self.update_on();
         if self.on {
-            if fresh_ids {
+            if ids.is_none() {
                 self.save_ids();
             }
             self.open_queue(now);
@@ -394,8 +455,7 @@ impl<P: Platform> Tracker<P> {
                 t
             }
         };
-        self.queue_key = String::from(QUEUE_PREFIX);
-        self.queue_key.push_str(&tab);
+        self.queue_key = String::from(QUEUE_PREFIX) + &tab;
         for key in self.p.keys(QUEUE_PREFIX) {
             let Some(text) = self.p.get(Area::Local, &key) else {
                 continue;
@@ -416,37 +476,69 @@ impl<P: Platform> Tracker<P> {
 
     // ----- events -----
 
-    fn wire_session(s: &Session) -> WireSession {
-        WireSession {
-            id: s.id.clone(),
-            index: s.index,
-            started_at: time::rfc3339(s.started_ms),
-            previous_id: s.previous_id.clone(),
+    /// The start of an event's JSON, up to and including the page.
+    fn head(&self, kind: EventType, id: &str, name: Option<&str>, at: u64) -> String {
+        let mut e = String::with_capacity(1024);
+        str_field(&mut e, "{\"event_id\":", id);
+        str_field(&mut e, ",\"type\":", kind.as_str());
+        if let Some(n) = name {
+            str_field(&mut e, ",\"name\":", n);
         }
+        e.push_str(",\"timestamp\":\"");
+        time::push_rfc3339(&mut e, at);
+        str_field(&mut e, "\",\"anonymous_id\":", &self.anon);
+        if let Some(u) = &self.user {
+            str_field(&mut e, ",\"user_id\":", u);
+        }
+        if let Some(s) = &self.session {
+            str_field(&mut e, ",\"session\":{\"id\":", &s.id);
+            num_field(&mut e, ",\"index\":", s.index.into());
+            e.push_str(",\"started_at\":\"");
+            time::push_rfc3339(&mut e, s.started_ms);
+            e.push('"');
+            if let Some(p) = &s.previous_id {
+                str_field(&mut e, ",\"previous_id\":", p);
+            }
+            e.push('}');
+        }
+        if let Some(p) = &self.page {
+            e.push_str(&p.json);
+        }
+        e
     }
 
-    fn base(&mut self, kind: EventType, now: u64) -> Event<Raw> {
-        Event {
-            event_id: self.uuid(),
-            kind,
-            name: None,
-            timestamp: time::rfc3339(now),
-            anonymous_id: self.anon.clone(),
-            user_id: self.user.clone(),
-            session: self.session.as_ref().map(Self::wire_session),
-            page: self.page.as_ref().map(|p| Page {
-                url: p.url.clone(),
-                path: p.path.clone(),
-                title: p.title.clone(),
-                referrer: p.referrer.clone(),
-            }),
-            click: None,
-            search: None,
-            leave: None,
-            properties: None,
-            traits: None,
-            context: Some(self.context.clone()),
+    /// Starts an event now: session bookkeeping first. `None` while tracking is off.
+    fn begin(&mut self, kind: EventType, name: Option<&str>, campaign: &str) -> Option<String> {
+        if !self.on {
+            return None;
         }
+        let now = self.p.now();
+        self.touch_session(now, campaign);
+        let id = self.uuid();
+        Some(self.head(kind, &id, name, now))
+    }
+
+    /// Ends an event (`properties`, `traits`, the context) and queues it; `replace`: it is
+    /// a newer version of a waiting event with the same id.
+    fn finish(&mut self, mut e: String, props: Option<&str>, traits: Option<&str>, replace: bool) {
+        for (key, v) in [(",\"properties\":", props), (",\"traits\":", traits)] {
+            if let Some(v) = v {
+                e.push_str(key);
+                e.push_str(v);
+            }
+        }
+        e.push_str(&self.context);
+        e.push('}');
+        let queued = if replace {
+            self.queue.put(e)
+        } else {
+            self.queue.push(e)
+        };
+        if !queued {
+            self.p.log("event too large; dropped");
+        }
+        let now = self.p.now();
+        self.schedule(now);
     }
 
     /// Starts a new session when the rules say so (emitting `session_start`) and records
@@ -463,8 +555,9 @@ impl<P: Platform> Tracker<P> {
             let id = self.uuid();
             self.session = Some(session::next(self.session.as_ref(), id, now, campaign));
             self.save_session(now);
-            let ev = self.base(EventType::SessionStart, now);
-            self.enqueue(&ev, now);
+            let id = self.uuid();
+            let e = self.head(EventType::SessionStart, &id, None, now);
+            self.finish(e, None, None, false);
         } else if let Some(s) = &mut self.session {
             s.touch(now);
             // A few seconds of staleness in storage cannot matter to a 30-minute rule, and
@@ -475,52 +568,36 @@ impl<P: Platform> Tracker<P> {
         }
     }
 
-    /// Captures one event: session bookkeeping first, then into the queue.
-    fn emit(&mut self, kind: EventType, campaign: &str, fill: impl FnOnce(&mut Event<Raw>)) {
-        if !self.on {
-            return;
-        }
-        let now = self.p.now();
-        self.touch_session(now, campaign);
-        let mut ev = self.base(kind, now);
-        fill(&mut ev);
-        self.enqueue(&ev, now);
-    }
-
-    fn enqueue(&mut self, ev: &Event<Raw>, now: u64) {
-        match json::to_string(ev) {
-            Some(text) => {
-                if !self.queue.push(text) {
-                    self.p.log("event too large; dropped");
-                }
-            }
-            None => self.p.log("event not serialisable; dropped"),
-        }
-        self.schedule(now);
-    }
-
     /// Records a page view of the current URL (initial load, SPA navigation, `page()`).
     /// `referrer`: the previous URL for SPA navigations.
     fn page_view(&mut self, referrer: Option<String>) {
         let now = self.p.now();
         let read = self.p.page();
-        let scrub = |k: &str| self.cfg.scrubs(k);
+        let cfg = &self.cfg;
+        let scrub = |k: &str| cfg.scrubs(k);
         let page_url = url::scrub(&read.href, scrub);
         let parts = url::split(&read.href);
-        let ctx = PageCtx {
-            path: parts.path.into(),
-            title: read.title,
-            referrer: referrer.unwrap_or_else(|| url::scrub(&read.referrer, scrub)),
-            route: url::route_key(&read.href),
-            host: parts.host.into(),
-            url: page_url,
-        };
+        let referrer = referrer.unwrap_or_else(|| url::scrub(&read.referrer, scrub));
+        let mut json = String::with_capacity(page_url.len() + referrer.len() + 96);
+        str_field(&mut json, ",\"page\":{\"url\":", &page_url);
+        str_field(&mut json, ",\"path\":", parts.path);
+        str_field(&mut json, ",\"title\":", &read.title);
+        str_field(&mut json, ",\"referrer\":", &referrer);
+        json.push('}');
         let campaign = url::campaign(parts.query);
-        let found = search::query_from_url(parts.query, &self.cfg.search_params);
-        self.page = Some(ctx);
+        let found = search::query_from_url(parts.query, &cfg.search_params);
+        self.page = Some(PageCtx {
+            host: parts.host.into(),
+            route: url::route_key(&read.href),
+            url: page_url,
+            json,
+            leave: None,
+        });
         self.engage = Engagement::new(now, self.visible);
         self.left = false;
-        self.emit(EventType::PageView, &campaign, |_| {});
+        if let Some(e) = self.begin(EventType::PageView, None, &campaign) {
+            self.finish(e, None, None, false);
+        }
         if let Some(q) = found {
             self.form_search = None;
             let last = self.last_search.as_ref().map(|(q, t)| (q.as_str(), *t));
@@ -535,30 +612,37 @@ impl<P: Platform> Tracker<P> {
         if query.is_empty() {
             return;
         }
-        self.emit(EventType::Search, "", |e| {
-            e.search = Some(Search {
-                query: query.clone(),
-                results_count,
-                source: source.into(),
-            })
-        });
+        if let Some(mut e) = self.begin(EventType::Search, None, "") {
+            str_field(&mut e, ",\"search\":{\"query\":", &query);
+            if let Some(n) = results_count {
+                num_field(&mut e, ",\"results_count\":", n.into());
+            }
+            str_field(&mut e, ",\"source\":", source);
+            e.push('}');
+            self.finish(e, None, None, false);
+        }
         let v = search::encode_last(&query, now);
         self.save(KEY_SEARCH, &v);
         self.last_search = Some((query, now));
     }
 
+    /// This page view's `page_leave`, with everything engaged so far. Leaving is no
+    /// activity: the session is not touched.
     fn page_leave(&mut self) {
-        if self.left || self.page.is_none() {
+        if self.left || !self.on {
             return;
         }
+        let now = self.p.now();
+        let fresh = self.uuid();
+        let Some(page) = &mut self.page else { return };
+        let (id, at) = page.leave.get_or_insert((fresh, now)).clone();
         self.left = true;
-        let (engaged_ms, max_scroll_pct) = self.engage.read(self.p.now());
-        self.emit(EventType::PageLeave, "", |e| {
-            e.leave = Some(PageLeave {
-                engaged_ms,
-                max_scroll_pct,
-            })
-        });
+        let (engaged_ms, max_scroll_pct) = self.engage.read(now);
+        let mut e = self.head(EventType::PageLeave, &id, None, at);
+        num_field(&mut e, ",\"leave\":{\"engaged_ms\":", engaged_ms);
+        num_field(&mut e, ",\"max_scroll_pct\":", max_scroll_pct.into());
+        e.push('}');
+        self.finish(e, None, None, true);
     }
 
     // ----- public API -----
@@ -568,10 +652,9 @@ impl<P: Platform> Tracker<P> {
         if name.is_empty() {
             return;
         }
-        self.emit(EventType::Track, "", |e| {
-            e.name = Some(name.into());
-            e.properties = properties.map(Raw);
-        });
+        if let Some(e) = self.begin(EventType::Track, Some(name), "") {
+            self.finish(e, properties.as_deref(), None, false);
+        }
     }
 
     pub fn identify(&mut self, user_id: &str, traits: Option<String>) {
@@ -580,7 +663,9 @@ impl<P: Platform> Tracker<P> {
         }
         self.user = Some(user_id.into());
         self.save_ids();
-        self.emit(EventType::Identify, "", |e| e.traits = traits.map(Raw));
+        if let Some(e) = self.begin(EventType::Identify, None, "") {
+            self.finish(e, None, traits.as_deref(), false);
+        }
     }
 
     /// Forgets the user: new anonymous id, no session (the next event starts one).
@@ -615,11 +700,12 @@ impl<P: Platform> Tracker<P> {
             let now = self.p.now();
             self.save_ids();
             self.open_queue(now);
-            let referrer = self.page.as_ref().map(|p| p.referrer.clone());
+            let referrer = self.page.as_ref().map(|p| p.url.clone());
             self.page_view(referrer);
         } else if !granted {
             self.queue.clear();
             self.out = None;
+            self.ready = None;
             for key in [KEY_IDS, KEY_SESSION, KEY_SEARCH] {
                 self.forget(key);
             }
@@ -637,7 +723,7 @@ impl<P: Platform> Tracker<P> {
     pub fn flush(&mut self) {
         self.retry_at = 0;
         let now = self.p.now();
-        self.flush_now(now);
+        self.send_batch(now);
     }
 
     // ----- page signals -----
@@ -647,8 +733,7 @@ impl<P: Platform> Tracker<P> {
         if !self.cfg.spa {
             return;
         }
-        let href = self.p.page().href;
-        let route = url::route_key(&href);
+        let route = url::route_key(&self.p.page().href);
         let Some(prev) = &self.page else { return };
         if prev.route == route {
             return;
@@ -663,29 +748,24 @@ impl<P: Platform> Tracker<P> {
         if !self.on || !self.cfg.autocapture {
             return;
         }
-        let now = self.p.now();
-        self.engage.activity(now);
+        self.engage.activity(self.p.now());
         let Some(target) = click::parse(desc) else {
             return;
         };
-        let host = self
-            .page
-            .as_ref()
-            .map(|p| p.host.clone())
-            .unwrap_or_default();
+        let host = self.page.as_ref().map_or("", |p| p.host.as_str());
         let cfg = &self.cfg;
-        let Some((c, props)) = click::capture(&target, &host, |k| cfg.scrubs(k)) else {
+        let Some(c) = click::capture(&target, host, |k| cfg.scrubs(k)) else {
             return;
         };
-        self.emit(EventType::Click, "", |e| {
-            e.click = Some(c);
-            e.properties = props.map(Raw);
-        });
+        if let Some(mut e) = self.begin(EventType::Click, None, "") {
+            e.push_str(&c.click);
+            self.finish(e, c.properties.as_deref(), None, false);
+        }
     }
 
     /// Which control of a submitted form (described by the JS side) holds a search query.
     pub fn search_field(&self, desc: &str) -> Option<usize> {
-        search::search_control(&parse_form(desc).0, &self.cfg.search_params)
+        search::search_control(&search::parse_form(desc).0, &self.cfg.search_params)
     }
 
     /// A form was submitted; `desc` from the JS side, `value_of(i)` reads control `i`.
@@ -693,7 +773,7 @@ impl<P: Platform> Tracker<P> {
         if !self.on {
             return;
         }
-        let (form, get) = parse_form(desc);
+        let (form, get) = search::parse_form(desc);
         let Some(i) = search::search_control(&form, &self.cfg.search_params) else {
             return;
         };
@@ -702,12 +782,10 @@ impl<P: Platform> Tracker<P> {
             return;
         }
         let now = self.p.now();
-        let named_param = form.controls.get(i).is_some_and(|c| {
-            self.cfg
-                .search_params
-                .iter()
-                .any(|p| p.eq_ignore_ascii_case(&c.name))
-        });
+        let named_param = form
+            .controls
+            .get(i)
+            .is_some_and(|c| in_list(&self.cfg.search_params, c.name));
         if get && named_param {
             // The query will be in the next URL, with the results count on that page.
             self.form_search = Some((query, now));
@@ -732,19 +810,16 @@ impl<P: Platform> Tracker<P> {
         self.unload(now);
     }
 
+    /// The page is visible again: engaged time goes on adding up in the same leave.
     pub fn on_show(&mut self) {
-        let now = self.p.now();
         self.visible = true;
-        self.engage.visibility(true, now);
-        if self.left {
-            self.left = false;
-            self.engage.restart(now);
-        }
+        self.engage.visibility(true, self.p.now());
+        self.left = false;
     }
 
     pub fn on_scroll(&mut self, pct: u32) {
         self.engage.scroll(pct);
-        self.engage.activity(self.p.now());
+        self.on_activity();
     }
 
     pub fn on_activity(&mut self) {
@@ -766,8 +841,23 @@ impl<P: Platform> Tracker<P> {
         }
     }
 
+    /// Keeps the front of the queue compressed ahead of time, one compression at a time.
+    fn prepare(&mut self) {
+        if !self.cfg.env.compress || !self.on || self.job.is_some() {
+            return;
+        }
+        let (text, seqs) = self.queue.peek(self.batch_cap, self.cfg.batch_bytes);
+        let current = self.ready.as_ref().is_some_and(|r| r.seqs == seqs);
+        if text.len() >= GZIP_MIN_BYTES && !current {
+            self.next_id += 1;
+            self.p.gzip(self.next_id, &text);
+            self.job = Some((self.next_id, seqs));
+        }
+    }
+
     /// Decides when to send next.
     fn schedule(&mut self, now: u64) {
+        self.prepare();
         if self.out.is_some() {
             return;
         }
@@ -779,9 +869,9 @@ impl<P: Platform> Tracker<P> {
             let wait = self.retry_at - now;
             self.arm(now, wait);
         } else if n >= self.batch_cap || bytes >= self.cfg.batch_bytes {
-            self.flush_now(now);
+            self.send_batch(now);
         } else {
-            self.arm(now, u64::from(self.cfg.flush_ms));
+            self.arm(now, self.cfg.flush_ms);
         }
     }
 
@@ -801,67 +891,79 @@ impl<P: Platform> Tracker<P> {
         }
         if self.retry_at <= now {
             self.retry_at = 0;
-            self.flush_now(now);
+            self.send_batch(now);
         } else {
             self.schedule(now);
         }
     }
 
-    fn flush_now(&mut self, now: u64) {
-        if self.out.is_some() || !self.on {
+    /// Sends the next batch: the compressed front of the queue when it is ready, else —
+    /// unless its compression is still running — the waiting events as plain text.
+    fn send_batch(&mut self, now: u64) {
+        if self.out.is_some() || !self.on || self.queue.waiting().0 == 0 {
             return;
         }
-        self.next_batch += 1;
-        let id = self.next_batch;
+        self.prepare();
+        let ready = self.ready.as_ref().filter(|r| self.queue.front_is(&r.seqs));
+        if ready.is_none() && self.job.is_some() {
+            self.want_send = true;
+            return;
+        }
+        self.want_send = false;
+        self.next_id += 1;
+        let id = self.next_id;
+        let n = ready.map_or(self.batch_cap, |r| r.seqs.len());
+        let Some(events) = self.queue.take(id, n, self.cfg.batch_bytes, true) else {
+            return;
+        };
         let sent_at = time::rfc3339(now);
-        let Some(body) = self
-            .queue
-            .take(id, self.batch_cap, self.cfg.batch_bytes, &sent_at, None)
-        else {
-            return;
-        };
-        if self.cfg.env.compress && body.len() >= GZIP_MIN_BYTES {
-            self.p.gzip(id, &body);
-            self.out = Some(Out {
-                id,
-                body,
-                state: OutState::Compressing,
-            });
-        } else {
-            self.p.send(id, &self.url_text, Payload::Text(&body), false);
-            self.out = Some(Out {
-                id,
-                body: String::new(),
-                state: OutState::Sending,
-            });
-        }
-    }
-
-    /// Compression of batch `id` finished (`None`: it failed; send it uncompressed).
-    pub fn compressed(&mut self, id: u32, bytes: Option<P::Bytes>) {
-        let Some(out) = self.out.as_mut().filter(|o| o.id == id) else {
-            return;
-        };
-        if out.state != OutState::Compressing {
-            return;
-        }
-        match bytes {
-            Some(b) => {
-                self.p.send(id, &self.url_gzip, Payload::Gzip(&b), false);
+        let head = queue::envelope_head(&sent_at, None, self.queue.report(id));
+        match ready {
+            Some(r) => {
+                let body = Body::Gzip {
+                    head: &gzip::stored(head.as_bytes()),
+                    events: &r.bytes,
+                    tail: &gzip::stored(ENVELOPE_TAIL.as_bytes()),
+                };
+                self.p.send(id, &self.url_gzip, body, false);
             }
             None => {
-                self.p
-                    .send(id, &self.url_text, Payload::Text(&out.body), false);
+                let body = head + &events + ENVELOPE_TAIL;
+                self.p.send(id, &self.url_text, Body::Text(&body), false);
             }
         }
-        out.body = String::new();
-        out.state = OutState::Sending;
+        self.out = Some(id);
+    }
+
+    /// Compression `id` finished with the bytes and their length (`None`: it failed, and
+    /// compression is off for this page).
+    pub fn compressed(&mut self, id: u32, result: Option<(P::Bytes, usize)>) {
+        let Some((job, seqs)) = self.job.take() else {
+            return;
+        };
+        if job != id {
+            self.job = Some((job, seqs));
+            return;
+        }
+        self.ready = match result {
+            Some((bytes, len)) => Some(Ready { seqs, bytes, len }),
+            None => {
+                self.cfg.env.compress = false;
+                self.p.log("compression failed; sending plain text");
+                None
+            }
+        };
+        let now = self.p.now();
+        if self.want_send {
+            self.send_batch(now);
+        }
+        self.prepare();
     }
 
     /// The collector answered batch `id` (`status` 0: network error). `retry_after_ms`: its
     /// `Retry-After`, 0 if none. `rejected`: comma-separated ids of events it refused.
     pub fn sent(&mut self, id: u32, status: u16, retry_after_ms: u64, rejected: &str) {
-        if self.out.as_ref().is_none_or(|o| o.id != id) {
+        if self.out != Some(id) {
             return;
         }
         self.out = None;
@@ -879,12 +981,15 @@ impl<P: Platform> Tracker<P> {
             Verdict::Retry => {
                 self.queue.release(id);
                 self.attempt = self.attempt.saturating_add(1);
-                let jitter = u32::from_le_bytes(self.random_bytes::<4>());
-                self.retry_at = now + retry::backoff_ms(self.attempt, jitter, retry_after_ms);
+                let mut jitter = [0u8; 4];
+                self.p.random(&mut jitter);
+                self.retry_at = now
+                    + retry::backoff_ms(self.attempt, u32::from_le_bytes(jitter), retry_after_ms);
                 self.due_at = 0;
             }
             Verdict::TooLarge => {
                 let n = self.queue.batch_len(id);
+                self.ready = None;
                 if n > 1 {
                     self.batch_cap = (n / 2).max(1);
                     self.queue.release(id);
@@ -905,35 +1010,54 @@ impl<P: Platform> Tracker<P> {
         self.schedule(now);
     }
 
-    /// Hands everything waiting to `sendBeacon` in chunks under 64 KiB and saves the queue.
-    /// While the collector looks healthy, beaconed and in-flight events are trusted to
-    /// arrive; after failures they stay saved and are sent again by the next page (the
-    /// collector counts an `event_id` once), so an outage loses nothing.
+    /// Hands everything waiting to `sendBeacon` in bodies under 64 KiB — first the
+    /// compressed front of the queue with what arrived since in its stored tail, then plain
+    /// text — and saves the queue. While the collector looks healthy, beaconed and
+    /// in-flight events are trusted to arrive; after failures they stay saved and are sent
+    /// again by the next page (the collector counts an `event_id` once), so an outage loses
+    /// nothing.
     fn unload(&mut self, now: u64) {
         if !self.on {
             return;
         }
         let healthy = self.attempt == 0;
-        if let Some(out) = self.out.take() {
-            if out.state == OutState::Sending {
-                self.out = Some(out);
-            } else {
-                self.queue.release(out.id);
-            }
-        }
+        self.want_send = false;
         let sent_at = time::rfc3339(now);
-        let key = self.cfg.key.clone();
         let mut handed = Vec::new();
         loop {
-            self.next_batch += 1;
-            let id = self.next_batch;
-            let Some(body) =
-                self.queue
-                    .take(id, usize::MAX, queue::BEACON_BYTES, &sent_at, Some(&key))
-            else {
+            self.next_id += 1;
+            let id = self.next_id;
+            let ready = self
+                .ready
+                .as_ref()
+                .filter(|r| r.len + ENVELOPE_BYTES < BEACON_BYTES && self.queue.front_is(&r.seqs));
+            let (first, more) = match ready {
+                Some(r) => (
+                    self.queue.take(id, r.seqs.len(), usize::MAX, true),
+                    self.queue.take(id, usize::MAX, BEACON_BYTES - r.len, false),
+                ),
+                None => (self.queue.take(id, usize::MAX, BEACON_BYTES, true), None),
+            };
+            let Some(events) = first else {
                 break;
             };
-            let queued = self.p.send(id, &self.url_text, Payload::Text(&body), true);
+            let head = queue::envelope_head(&sent_at, Some(&self.cfg.key), self.queue.report(id));
+            let queued = match ready {
+                Some(r) => {
+                    let mut tail = more.map_or(String::new(), |m| String::from(",") + &m);
+                    tail.push_str(ENVELOPE_TAIL);
+                    let body = Body::Gzip {
+                        head: &gzip::stored(head.as_bytes()),
+                        events: &r.bytes,
+                        tail: &gzip::stored(tail.as_bytes()),
+                    };
+                    self.p.send(id, &self.url_gzip, body, true)
+                }
+                None => {
+                    let body = head + &events + ENVELOPE_TAIL;
+                    self.p.send(id, &self.url_text, Body::Text(&body), true)
+                }
+            };
             handed.push((id, queued));
             if !queued {
                 break;
@@ -950,28 +1074,17 @@ impl<P: Platform> Tracker<P> {
     }
 }
 
-/// Reads the JS side's form description (records U+001E, fields U+001F): first the form —
-/// role=search (`1`), action, id, class, method — then one record per control — type,
-/// name, id, role. Returns the form and whether it submits with GET.
-pub fn parse_form(desc: &str) -> (search::Form, bool) {
-    let mut recs = desc.split('\u{1e}');
-    let mut f = recs.next().unwrap_or("").split('\u{1f}');
-    let mut form = search::Form {
-        role_search: f.next() == Some("1"),
-        action: f.next().unwrap_or("").into(),
-        id: f.next().unwrap_or("").into(),
-        class: f.next().unwrap_or("").into(),
-        controls: Vec::new(),
-    };
-    let get = !f.next().unwrap_or("").eq_ignore_ascii_case("post");
-    for rec in recs {
-        let mut c = rec.split('\u{1f}');
-        form.controls.push(search::Control {
-            kind: c.next().unwrap_or("").to_ascii_lowercase(),
-            name: c.next().unwrap_or("").into(),
-            id: c.next().unwrap_or("").into(),
-            role: c.next().unwrap_or("").into(),
-        });
+#[cfg(test)]
+mod tests {
+    use super::EventType;
+
+    #[test]
+    fn event_types_are_the_protocol_ones() {
+        let ours: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        let theirs: Vec<&str> = spoor_protocol::EventType::ALL
+            .iter()
+            .map(|t| t.as_str())
+            .collect();
+        assert_eq!(ours, theirs);
     }
-    (form, get)
 }

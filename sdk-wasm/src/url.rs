@@ -1,27 +1,17 @@
 //! URL text handling without a URL parser: split, query parameters, scrubbing, campaign
 //! (UTM) fingerprint, SPA route keys, outbound and download detection.
 
-/// Whether `needle` occurs in `hay` — a plain byte scan: the inputs are short, and core's
-/// two-way string searcher costs about 2 KB of wasm.
-pub fn has(hay: &str, needle: &str) -> bool {
-    find(hay, needle).is_some()
-}
+use alloc::string::String;
+use alloc::vec::Vec;
 
-/// Byte offset of the first `needle` in `hay`.
-pub fn find(hay: &str, needle: &str) -> Option<usize> {
-    let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    if n.is_empty() {
-        return Some(0);
-    }
-    h.windows(n.len()).position(|w| w == n)
-}
+use crate::text::{self, cut, cut_or_all, in_list, pieces, rcut};
 
-/// The parts of an absolute URL (or of a relative one, with empty `origin`/`host`).
+/// The parts of an absolute URL (or of a relative one, with empty `scheme` and `host`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parts<'a> {
-    /// `scheme://host[:port]`, or empty.
-    pub origin: &'a str,
-    /// `host[:port]`, without user info, or empty.
+    /// `https`, `mailto`, … — empty for relative URLs.
+    pub scheme: &'a str,
+    /// `host[:port]`, without user info.
     pub host: &'a str,
     pub path: &'a str,
     /// Without the `?`.
@@ -31,106 +21,126 @@ pub struct Parts<'a> {
 }
 
 pub fn split(url: &str) -> Parts<'_> {
-    let (before_hash, hash) = url.split_once('#').unwrap_or((url, ""));
-    let (before_query, query) = before_hash.split_once('?').unwrap_or((before_hash, ""));
-    let (origin, host, path) = match find(before_query, "://") {
-        Some(i) => {
-            let after = before_query.get(i + 3..).unwrap_or("");
-            let end = after.find('/').unwrap_or(after.len());
-            let authority = after.get(..end).unwrap_or("");
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            let origin_len = i + 3 + end;
-            (
-                before_query.get(..origin_len).unwrap_or(""),
-                host,
-                after.get(end..).unwrap_or(""),
-            )
-        }
-        None => ("", "", before_query),
-    };
-    Parts {
-        origin,
-        host,
-        path,
+    let (rest, hash) = cut_or_all(url, b'#');
+    let (rest, query) = cut_or_all(rest, b'?');
+    let mut p = Parts {
+        scheme: "",
+        host: "",
+        path: rest,
         query,
         hash,
+    };
+    if let Some((scheme, after)) = cut(rest, b':')
+        && !scheme.bytes().any(|b| b == b'/')
+    {
+        p.scheme = scheme;
+        p.path = after;
+        if let Some(auth_path) = after.strip_prefix("//") {
+            let end = auth_path
+                .bytes()
+                .position(|b| b == b'/')
+                .unwrap_or(auth_path.len());
+            let authority = auth_path.get(..end).unwrap_or("");
+            p.host = rcut(authority, b'@').map_or(authority, |(_, h)| h);
+            p.path = auth_path.get(end..).unwrap_or("");
+        }
     }
+    p
 }
 
-/// The `name=value` pairs of a query string, undecoded.
+/// The `name=value` pairs of a query string, undecoded, skipping empty pieces.
 pub fn pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
-    query
-        .split('&')
+    pieces(query, b'&')
         .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .map(|p| cut_or_all(p, b'='))
 }
 
-/// The decoded value of the first parameter called `name` (ASCII case-insensitive).
+/// The decoded value of the first parameter called `name` (case-insensitive).
 pub fn param(query: &str, name: &str) -> Option<String> {
     pairs(query)
         .find(|(k, _)| decode(k).eq_ignore_ascii_case(name))
         .map(|(_, v)| decode(v))
 }
 
-/// Percent-decoding with `+` as space; invalid escapes and invalid UTF-8 are kept/replaced.
+/// Percent-decoding with `+` as space. Malformed escapes stay as written; a result that is
+/// not UTF-8 gives back the input unchanged.
 pub fn decode(s: &str) -> String {
-    if !s.bytes().any(|b| b == b'%' || b == b'+') {
-        return s.into();
-    }
-    let mut out = Vec::with_capacity(s.len());
-    let mut it = s.bytes();
-    while let Some(c) = it.next() {
-        match c {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let mut ahead = it.clone();
-                match (ahead.next().and_then(hex), ahead.next().and_then(hex)) {
-                    (Some(hi), Some(lo)) => {
-                        out.push(hi * 16 + lo);
-                        it = ahead;
-                    }
-                    _ => out.push(c),
+    let b = s.as_bytes();
+    let mut bytes = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        i += 1;
+        let byte = match c {
+            b'+' => b' ',
+            b'%' => match (b.get(i).and_then(hex), b.get(i + 1).and_then(hex)) {
+                (Some(hi), Some(lo)) => {
+                    i += 2;
+                    hi * 16 + lo
                 }
+                _ => c,
+            },
+            c => c,
+        };
+        bytes.push(byte);
+    }
+    utf8(&bytes).unwrap_or_else(|| s.into())
+}
+
+fn hex(c: &u8) -> Option<u8> {
+    (*c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// UTF-8 bytes → `String`, `None` when invalid. A small decoder: core's validator has a
+/// word-at-a-time fast path that costs about a kilobyte of wasm.
+fn utf8(b: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&lead) = b.get(i) {
+        let (extra, min) = match lead {
+            0..=0x7f => (0, 0),
+            0xc2..=0xdf => (1, 0x80),
+            0xe0..=0xef => (2, 0x800),
+            0xf0..=0xf4 => (3, 0x1_0000),
+            _ => return None,
+        };
+        let mut cp = u32::from(lead) & (0x7f >> extra);
+        for k in 1..=extra {
+            let c = *b.get(i + k)?;
+            if c & 0xc0 != 0x80 {
+                return None;
             }
-            c => out.push(c),
+            cp = cp << 6 | u32::from(c & 0x3f);
         }
+        if cp < min {
+            return None;
+        }
+        out.push(char::from_u32(cp)?);
+        i += extra + 1;
     }
-    // Escapes that do not form UTF-8 leave the text as it was.
-    String::from_utf8(out).unwrap_or_else(|_| s.into())
+    Some(out)
 }
 
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Percent-encodes everything but unreserved characters (for query parameter values).
+/// Percent-encoding for a query parameter value (RFC 3986 unreserved characters kept).
 pub fn encode(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
+    for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
+            for d in [b >> 4, b & 15] {
+                out.push(char::from(if d < 10 { b'0' + d } else { b'A' - 10 + d }));
+            }
         }
     }
     out
 }
 
-/// `url` without the query parameters for which `drop` says yes. Unchanged text otherwise.
+/// `url` without the query parameters for which `drop(decoded name)` holds. The rest of the
+/// URL is kept byte for byte.
 pub fn scrub(url: &str, drop: impl Fn(&str) -> bool) -> String {
-    let (before_hash, hash) = match url.split_once('#') {
-        Some((b, h)) => (b, Some(h)),
-        None => (url, None),
-    };
-    let Some((base, query)) = before_hash.split_once('?') else {
+    let (before_hash, hash) = cut_or_all(url, b'#');
+    let Some((base, query)) = cut(before_hash, b'?') else {
         return url.into();
     };
     if !pairs(query).any(|(k, _)| drop(&decode(k))) {
@@ -138,37 +148,27 @@ pub fn scrub(url: &str, drop: impl Fn(&str) -> bool) -> String {
     }
     let mut out = String::from(base);
     let mut sep = '?';
-    for (part, (k, _)) in query.split('&').filter(|s| !s.is_empty()).zip(pairs(query)) {
-        if !drop(&decode(k)) {
+    for part in pieces(query, b'&').filter(|p| !p.is_empty()) {
+        if !drop(&decode(cut_or_all(part, b'=').0)) {
             out.push(sep);
             sep = '&';
             out.push_str(part);
         }
     }
-    if let Some(h) = hash {
+    if url.len() > before_hash.len() {
         out.push('#');
-        out.push_str(h);
+        out.push_str(hash);
     }
     out
 }
 
-const UTM: [&str; 5] = [
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-];
+const UTM: &str = "utm_source utm_medium utm_campaign utm_term utm_content";
 
-/// The campaign a URL carries, as one comparable string; empty when it has no UTM
-/// parameters. A new non-empty campaign starts a new session.
+/// The campaign a URL carries: its UTM values joined with `|`, or empty without any.
 pub fn campaign(query: &str) -> String {
-    if !has(query, "utm_") {
-        return String::new();
-    }
     let mut out = String::new();
     let mut any = false;
-    for (i, name) in UTM.iter().enumerate() {
+    for (i, name) in pieces(UTM, b' ').enumerate() {
         if i > 0 {
             out.push('|');
         }
@@ -180,8 +180,8 @@ pub fn campaign(query: &str) -> String {
     if any { out } else { String::new() }
 }
 
-/// What identifies a "page" for SPA page views: path and query, plus the hash when it is
-/// used for routing (`#/…` or `#!…`) rather than as an in-page anchor.
+/// What identifies a page view for SPA navigation: path and query, plus the hash when it is
+/// a route (`#/…` or `#!…`), not an in-page anchor.
 pub fn route_key(url: &str) -> String {
     let p = split(url);
     let mut key = String::from(p.path);
@@ -197,33 +197,31 @@ pub fn route_key(url: &str) -> String {
 }
 
 fn bare_host(h: &str) -> &str {
-    let h = h.split_once(':').map_or(h, |(h, _)| h);
+    let h = cut_or_all(h, b':').0;
     h.strip_prefix("www.").unwrap_or(h)
 }
 
-/// An `http(s)` link to another host than the page's (`www.` ignored).
+/// Whether `href` leads to another site than `page_host` (`www.` and ports aside).
 pub fn is_outbound(href: &str, page_host: &str) -> bool {
     let p = split(href);
-    let web = p.origin.starts_with("http://") || p.origin.starts_with("https://");
-    web && !p.host.is_empty() && !bare_host(p.host).eq_ignore_ascii_case(bare_host(page_host))
+    matches!(p.scheme, "http" | "https")
+        && !p.host.is_empty()
+        && !bare_host(p.host).eq_ignore_ascii_case(bare_host(page_host))
 }
 
-const DOWNLOADS: &[&str] = &[
-    "pdf", "zip", "gz", "tgz", "bz2", "xz", "7z", "rar", "tar", "dmg", "exe", "msi", "pkg", "deb",
-    "rpm", "apk", "iso", "csv", "xls", "xlsx", "doc", "docx", "ppt", "pptx", "odt", "ods", "txt",
-    "rtf", "epub", "mp3", "wav", "flac", "mp4", "mov", "avi", "mkv", "webm",
-];
+const DOWNLOADS: &str = "pdf zip gz tgz bz2 xz 7z rar tar dmg exe msi pkg deb rpm apk iso \
+csv xls xlsx doc docx ppt pptx odt ods txt rtf epub mp3 wav flac mp4 mov avi mkv webm";
 
-/// A link to a file: its path ends in a known document/archive/media extension.
+/// Whether `href` points to a file people download (by its extension).
 pub fn is_download(href: &str) -> bool {
     let path = split(href).path;
-    let last = path.rsplit('/').next().unwrap_or("");
-    match last.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => {
-            DOWNLOADS.iter().any(|d| d.eq_ignore_ascii_case(ext))
-        }
-        _ => false,
-    }
+    let last = rcut(path, b'/').map_or(path, |(_, l)| l);
+    matches!(rcut(last, b'.'), Some((stem, ext)) if !stem.is_empty() && in_list(DOWNLOADS, ext))
+}
+
+/// Whether `hay` contains `needle` (case-insensitive).
+pub fn has(hay: &str, needle: &str) -> bool {
+    text::contains_ci(hay, needle)
 }
 
 #[cfg(test)]
@@ -233,15 +231,17 @@ mod tests {
     #[test]
     fn splits() {
         let p = split("https://u:p@shop.example:8080/a/b?q=1&x#frag");
-        assert_eq!(p.origin, "https://u:p@shop.example:8080");
+        assert_eq!(p.scheme, "https");
         assert_eq!(p.host, "shop.example:8080");
         assert_eq!((p.path, p.query, p.hash), ("/a/b", "q=1&x", "frag"));
         let p = split("http://h");
         assert_eq!((p.host, p.path, p.query, p.hash), ("h", "", "", ""));
         let p = split("/rel?x=1");
-        assert_eq!((p.origin, p.path, p.query), ("", "/rel", "x=1"));
+        assert_eq!((p.scheme, p.path, p.query), ("", "/rel", "x=1"));
+        let p = split("/a:b/c");
+        assert_eq!((p.scheme, p.path), ("", "/a:b/c"));
         let p = split("mailto:a@b.c");
-        assert_eq!((p.host, p.path), ("", "mailto:a@b.c"));
+        assert_eq!((p.scheme, p.host, p.path), ("mailto", "", "a@b.c"));
     }
 
     #[test]
@@ -255,7 +255,12 @@ mod tests {
         assert_eq!(param("qq=1", "q"), None);
         assert_eq!(decode("%zz%4"), "%zz%4");
         assert_eq!(decode("%ff"), "%ff");
-        assert!(has("abc", "bc") && !has("abc", "cd") && has("a", ""));
+        assert_eq!(decode("%C3%A9%F0%9F%98%80"), "é😀");
+        // Overlong, surrogate and truncated sequences are not UTF-8.
+        for bad in ["%C0%AF", "%ED%A0%80", "%E6%97", "%F5%80%80%80"] {
+            assert_eq!(decode(bad), bad);
+        }
+        assert!(has("abc", "BC") && !has("abc", "cd") && has("a", ""));
         assert_eq!(encode("pk_1 a/é"), "pk_1%20a%2F%C3%A9");
     }
 

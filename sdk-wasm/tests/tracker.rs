@@ -8,7 +8,9 @@ use std::rc::Rc;
 
 use serde_json::Value;
 use spoor_sdk::config::Config;
-use spoor_sdk::tracker::{Area, PageRead, Payload, Platform, Tracker};
+use std::io::Read;
+
+use spoor_sdk::tracker::{Area, Body, PageRead, Platform, Tracker};
 
 #[derive(Default)]
 struct World {
@@ -90,10 +92,13 @@ impl Platform for Fake {
             })
             .unwrap_or_default()
     }
-    fn send(&self, id: u32, url: &str, body: Payload<'_, Vec<u8>>, beacon: bool) -> bool {
+    fn send(&self, id: u32, url: &str, body: Body<'_, Vec<u8>>, beacon: bool) -> bool {
         let text = match body {
-            Payload::Text(s) => s.to_string(),
-            Payload::Gzip(b) => String::from_utf8(b.clone()).unwrap(),
+            Body::Text(s) => s.to_string(),
+            Body::Gzip { head, events, tail } => {
+                assert!(url.ends_with("&compression=gzip"), "{url}");
+                gunzip(&[head, events, tail].concat())
+            }
         };
         let mut w = self.0.borrow_mut();
         w.sends.push((id, url.into(), text, beacon));
@@ -109,6 +114,23 @@ impl Platform for Fake {
         self.0.borrow().results.clone()
     }
     fn log(&self, _msg: &str) {}
+}
+
+/// Real gzip, as the browser's `CompressionStream` makes it.
+fn gzip(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).unwrap();
+    gz.finish().unwrap()
+}
+
+/// As the collector reads a body: all gzip members, one after the other.
+fn gunzip(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_string(&mut out)
+        .unwrap();
+    out
 }
 
 fn rand_byte() -> u8 {
@@ -557,7 +579,8 @@ fn spa_routes_and_page_leave() {
     assert_eq!(evs[2]["leave"]["max_scroll_pct"], 40);
     assert_eq!(evs[2]["page"]["path"], "/app");
     assert_eq!(evs[3]["page"]["referrer"], "https://shop.example/app");
-    // Hidden: one leave; shown and hidden again: another with the new engaged time only.
+    // Hidden: one leave; hidden again: nothing new; shown, engaged and hidden again: the
+    // same page_leave (same event_id and timestamp) with the engaged time added up.
     t.on_hide();
     t.on_hide();
     t.on_show();
@@ -576,7 +599,35 @@ fn spa_routes_and_page_leave() {
         .filter(|e| e["type"] == "page_leave")
         .collect();
     assert_eq!(leaves.len(), 4);
+    assert_eq!(leaves[2]["leave"]["engaged_ms"], 0);
     assert_eq!(leaves[3]["leave"]["engaged_ms"], 2_000);
+    assert_eq!(leaves[3]["event_id"], leaves[2]["event_id"]);
+    assert_eq!(leaves[3]["timestamp"], leaves[2]["timestamp"]);
+    assert_ne!(leaves[1]["event_id"], leaves[2]["event_id"]);
+}
+
+#[test]
+fn a_waiting_page_leave_is_replaced_by_its_newer_version() {
+    let w = world("https://shop.example/");
+    // The collector is down: the leave stays queued (and saved) between hides.
+    let mut t = tracker(&w, "");
+    t.tick();
+    answer(&mut t, &w, 0, 0);
+    w.borrow_mut().beacon_ok = false;
+    t.on_hide();
+    t.on_show();
+    advance(&w, 3_000);
+    t.on_activity();
+    t.on_hide();
+    w.borrow_mut().sends.clear();
+    t.flush();
+    answer(&mut t, &w, 200, 0);
+    let leaves: Vec<Value> = events(&w)
+        .into_iter()
+        .filter(|e| e["type"] == "page_leave")
+        .collect();
+    assert_eq!(leaves.len(), 1, "{leaves:?}");
+    assert_eq!(leaves[0]["leave"]["engaged_ms"], 3_000);
 }
 
 #[test]
@@ -633,33 +684,129 @@ fn form_searches() {
     assert!(events(&w)[n..].iter().all(|e| e["type"] != "search"));
 }
 
-#[test]
-fn gzip_path_sends_compressed_bytes_to_the_gzip_url() {
-    let w = world("https://shop.example/");
-    let cfg = Config::parse("key=pk 1\nhost=https://c.example\n").unwrap();
+/// A tracker with compression on (the browser has `CompressionStream`).
+fn gzip_tracker(w: &Rc<RefCell<World>>, extra: &str) -> Tracker<Fake> {
+    let cfg = Config::parse(&format!("key=pk 1\nhost=https://c.example\n{extra}")).unwrap();
     let mut t = Tracker::new(Fake(w.clone()), cfg);
     t.start();
-    t.track("x", Some(format!(r#"{{"pad":"{}"}}"#, "y".repeat(2000))));
-    t.tick();
-    let (id, body) = w
+    t
+}
+
+/// Completes the last compression the tracker asked for, with real gzip.
+fn compress_last(t: &mut Tracker<Fake>, w: &Rc<RefCell<World>>) -> String {
+    let (id, text) = w
         .borrow()
         .gzips
         .last()
         .cloned()
         .expect("compression requested");
+    let bytes = gzip(&text);
+    let len = bytes.len();
+    t.compressed(id, Some((bytes, len)));
+    text
+}
+
+#[test]
+fn the_front_of_the_queue_is_compressed_ahead_and_sent_as_gzip_members() {
+    let w = world("https://shop.example/");
+    let mut t = gzip_tracker(&w, "");
+    t.track("x", Some(format!(r#"{{"pad":"{}"}}"#, "y".repeat(2000))));
+    // Compressed as soon as it is worth it, before any flush is due.
+    assert_eq!(w.borrow().gzips.len(), 1);
+    t.tick();
     assert!(
         w.borrow().sends.is_empty(),
-        "waits for the compressed bytes"
+        "a due batch waits for the compression in flight"
     );
-    t.compressed(id, Some(body.into_bytes()));
-    let (sid, url, _, beacon) = w.borrow().sends[0].clone();
-    assert_eq!((sid, beacon), (id, false));
+    let text = compress_last(&mut t, &w);
+    let (sid, url, body, beacon) = w.borrow().sends[0].clone();
+    assert!(!beacon);
     assert_eq!(
         url,
         "https://c.example/v1/batch?key=pk%201&compression=gzip"
     );
-    t.sent(id, 200, 0, "");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["events"].as_array().unwrap().len(), 3);
+    assert!(body.contains(&text));
+    t.sent(sid, 200, 0, "");
     assert_eq!(t.queued(), 0);
+    // A retry resends the same compressed events (no second compression), fresh sent_at.
+    t.track("y", Some(format!(r#"{{"pad":"{}"}}"#, "z".repeat(2000))));
+    compress_last(&mut t, &w);
+    advance(&w, 5_000);
+    t.tick();
+    let first = w.borrow().sends.last().unwrap().clone();
+    t.sent(first.0, 503, 0, "");
+    advance(&w, 60_000);
+    t.tick();
+    let again = w.borrow().sends.last().unwrap().clone();
+    assert_ne!(again.0, first.0);
+    assert_eq!(w.borrow().gzips.len(), 2);
+    let (a, b): (Value, Value) = (
+        serde_json::from_str(&first.2).unwrap(),
+        serde_json::from_str(&again.2).unwrap(),
+    );
+    assert_eq!(a["events"], b["events"]);
+    assert_ne!(a["sent_at"], b["sent_at"]);
+}
+
+#[test]
+fn unload_sends_the_precompressed_events_at_once_with_the_rest_in_the_tail() {
+    let w = world("https://shop.example/");
+    let mut t = gzip_tracker(&w, "flush-ms=60000");
+    t.flush();
+    answer(&mut t, &w, 200, 0);
+    t.track("big", Some(format!(r#"{{"pad":"{}"}}"#, "y".repeat(3000))));
+    compress_last(&mut t, &w);
+    advance(&w, 30_000);
+    // Arrives after the compression (a new one starts, and is still running at unload).
+    t.track("late", None);
+    let jobs = w.borrow().gzips.len();
+    assert_eq!(jobs, 2);
+    t.on_hide();
+    assert_eq!(w.borrow().gzips.len(), jobs, "unload compresses nothing");
+    let w2 = w.borrow();
+    let beacons: Vec<_> = w2.sends.iter().filter(|s| s.3).collect();
+    assert_eq!(beacons.len(), 1);
+    let (_, url, body, _) = beacons[0];
+    assert!(url.ends_with("&compression=gzip"));
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["key"], "pk 1");
+    assert_eq!(
+        v["sent_at"], "2026-11-21T10:00:30.000Z",
+        "the time of sending"
+    );
+    let names: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or(e["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, ["big", "late", "page_leave"]);
+    // What the collector reads.
+    let decoded =
+        spoor_protocol::decode_batch(body.as_bytes(), &spoor_protocol::Limits::default()).unwrap();
+    for e in decoded.events {
+        let mut e = e.unwrap();
+        let limits = spoor_protocol::Limits::default();
+        assert!(
+            spoor_protocol::validate_event(&mut e, &limits).is_ok(),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
+fn failed_compression_falls_back_to_plain_text() {
+    let w = world("https://shop.example/");
+    let mut t = gzip_tracker(&w, "");
+    t.track("x", Some(format!(r#"{{"pad":"{}"}}"#, "y".repeat(2000))));
+    t.tick();
+    let id = w.borrow().gzips[0].0;
+    t.compressed(id, None);
+    let (_, url, body, _) = w.borrow().sends[0].clone();
+    assert_eq!(url, "https://c.example/v1/batch?key=pk%201");
+    assert!(body.contains("\"pad\""));
 }
 
 #[test]
