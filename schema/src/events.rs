@@ -10,7 +10,8 @@ use crate::{Engine, Table, col};
 /// Every accepted event, one row each.
 ///
 /// Exact counts: a retried event (same `event_id`) may be stored twice until ClickHouse merges
-/// the parts; the sorting key ends with `event_id`, so `ReplacingMergeTree` collapses the copies.
+/// the parts; the sorting key ends with `event_id`, so `ReplacingMergeTree` collapses the copies,
+/// keeping the one received last (an updated `page_leave` supersedes the earlier one).
 /// Readers that need exact numbers use `FROM events FINAL`, or count `uniqExact(event_id)`.
 pub const EVENTS: Table = Table {
     name: "events",
@@ -217,7 +218,9 @@ pub const EVENTS: Table = Table {
             "Some string field was longer than the limit and was truncated"
         ),
     ],
-    engine: Engine::ReplacingMergeTree { version: None },
+    // Copies of one event collapse to the one received last: a retry is identical, and a
+    // page_leave re-sent with more engaged time (same event_id) supersedes the earlier one.
+    engine: Engine::ReplacingMergeTree { version: Some("received_at") },
     partition_by: Some("toYYYYMM(timestamp)"),
     order_by: "(project_id, toDate(timestamp), type, event_id)",
     sharding_key: "cityHash64(project_id, anonymous_id)",
