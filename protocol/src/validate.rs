@@ -240,7 +240,7 @@ mod tests {
     #[track_caller]
     fn check(mut e: JsonEvent, expected: Result<bool, &str>) {
         let got = validate_event(&mut e, &Limits::default()).map_err(|r| r.code());
-        assert_eq!(got, expected.map_err(|c| c), "{e:?}");
+        assert_eq!(got, expected, "{e:?}");
     }
 
     #[test]
@@ -315,7 +315,8 @@ mod tests {
             e.page = Some(Page::default());
             e
         };
-        let cases: Vec<(fn(&mut JsonEvent), Result<bool, &str>)> = vec![
+        type Case = (fn(&mut JsonEvent), Result<bool, &'static str>);
+        let cases: Vec<Case> = vec![
             (
                 |e| e.event_id = "not-a-uuid".into(),
                 Err("invalid_event_id"),

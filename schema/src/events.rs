@@ -220,7 +220,9 @@ pub const EVENTS: Table = Table {
     ],
     // Copies of one event collapse to the one received last: a retry is identical, and a
     // page_leave re-sent with more engaged time (same event_id) supersedes the earlier one.
-    engine: Engine::ReplacingMergeTree { version: Some("received_at") },
+    engine: Engine::ReplacingMergeTree {
+        version: Some("received_at"),
+    },
     partition_by: Some("toYYYYMM(timestamp)"),
     order_by: "(project_id, toDate(timestamp), type, event_id)",
     sharding_key: "cityHash64(project_id, anonymous_id)",

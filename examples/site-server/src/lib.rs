@@ -25,7 +25,9 @@ pub struct SiteConfig {
 }
 
 pub fn app(config: SiteConfig) -> Router {
-    Router::new().fallback(serve_file).with_state(Arc::new(config))
+    Router::new()
+        .fallback(serve_file)
+        .with_state(Arc::new(config))
 }
 
 async fn serve_file(State(config): State<Arc<SiteConfig>>, uri: Uri) -> Response {
@@ -52,7 +54,14 @@ async fn serve_file(State(config): State<Arc<SiteConfig>>, uri: Uri) -> Response
     } else {
         bytes
     };
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// The request path as a relative file path, or `None` if it tries to leave the root.
@@ -93,7 +102,10 @@ mod tests {
     }
 
     async fn get(path: &str) -> (StatusCode, String) {
-        let response = site().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let response = site()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         let status = response.status();
         let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
         (status, String::from_utf8_lossy(&body).into_owned())

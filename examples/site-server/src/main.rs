@@ -16,7 +16,11 @@ struct Args {
     #[arg(long, env = "SPOOR_SITE_ROOT", default_value = "examples/site")]
     root: PathBuf,
     /// The collector's base URL.
-    #[arg(long, env = "SPOOR_COLLECTOR_URL", default_value = "http://127.0.0.1:8480")]
+    #[arg(
+        long,
+        env = "SPOOR_COLLECTOR_URL",
+        default_value = "http://127.0.0.1:8480"
+    )]
     collector: String,
     /// Base URL of the SDK files; defaults to the collector's `/sdk`.
     #[arg(long, env = "SPOOR_SDK_URL")]
