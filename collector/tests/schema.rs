@@ -28,11 +28,18 @@ fn cluster_mode_renders_replicated_local_and_distributed_tables() {
         );
         assert!(
             local.contains(&format!(
-                "('/clickhouse/tables/{{shard}}/spoor/{table}_local', '{{replica}}')"
+                "('/clickhouse/tables/{{shard}}/spoor/{table}_local', '{{replica}}'"
             )),
             "{local}"
         );
         assert!(local.contains("ENGINE = Replicated"), "{local}");
+        if *table == "events" {
+            // Copies of an event collapse to the one received last, on every replica.
+            assert!(
+                local.contains("ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/spoor/events_local', '{replica}', received_at)"),
+                "{local}"
+            );
+        }
         assert!(local.contains("COMMENT '"), "{local}");
         assert!(
             distributed.starts_with(&format!(
