@@ -763,6 +763,72 @@ pub const REPORT_DAILY_SEARCHES: Table = searches_table!("report_daily_searches"
 pub const REPORT_WEEKLY_SEARCHES: Table = searches_table!("report_weekly_searches", week);
 pub const REPORT_MONTHLY_SEARCHES: Table = searches_table!("report_monthly_searches", month);
 
+macro_rules! state_table {
+    ($name:literal, $comment:literal, [$($key:ident: $ty:literal),*], [$($state:ident: $what:literal),*], $order:literal) => {
+        Table {
+            name: $name,
+            comment: $comment,
+            columns: &[
+                col!(project_id, "LowCardinality(String)", "Project"),
+                col!(day, "Date", "UTC day"),
+                $(col!($key, $ty, "Breakdown key, as in the daily report"),)*
+                $(col!($state, "AggregateFunction(uniqExact, String)", $what),)*
+            ],
+            engine: Engine::MergeTree,
+            partition_by: None,
+            order_by: $order,
+            sharding_key: "cityHash64(project_id)",
+            settings: &[],
+        }
+    };
+}
+
+/// Per-day distinct-people states behind `report_daily`: the weekly and monthly reports merge
+/// them (and sum the daily tables' additive columns) instead of re-reading their whole period.
+pub const REPORT_DAILY_STATES: Table = state_table!(
+    "report_daily_states",
+    "Spoor segmenter: per project and UTC day, sets of people (uniqExact states) that weekly and monthly reports merge.",
+    [],
+    [
+        visitors: "People who visited that day",
+        orderers: "People with an order that day (visit or not)",
+        visitors_or_orderers: "People who visited or ordered that day",
+        new_week: "Visitors that day first seen in the same week",
+        new_month: "Visitors that day first seen in the same month"
+    ],
+    "(project_id, day)"
+);
+pub const REPORT_DAILY_PAGES_STATES: Table = state_table!(
+    "report_daily_pages_states",
+    "Spoor segmenter: per project, UTC day and path, the people who viewed the page (uniqExact state).",
+    [path: "String"],
+    [visitors: "People with a page view of the path that day"],
+    "(project_id, day, path)"
+);
+pub const REPORT_DAILY_SOURCES_STATES: Table = state_table!(
+    "report_daily_sources_states",
+    "Spoor segmenter: per project, UTC day and source, the people with a session from it (uniqExact state).",
+    [referrer_class: "LowCardinality(String)", referrer_domain: "String", utm_source: "String",
+     utm_medium: "String", utm_campaign: "String"],
+    [visitors: "People with a session from the source that day"],
+    "(project_id, day, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign)"
+);
+pub const REPORT_DAILY_SEARCHES_STATES: Table = state_table!(
+    "report_daily_searches_states",
+    "Spoor segmenter: per project, UTC day and query, the people who searched it (uniqExact state).",
+    [query: "String"],
+    [searchers: "People who searched the query that day"],
+    "(project_id, day, query)"
+);
+
+/// Tables added by migration 2.
+pub const SEGMENTER_STATE_TABLES: &[Table] = &[
+    REPORT_DAILY_STATES,
+    REPORT_DAILY_PAGES_STATES,
+    REPORT_DAILY_SOURCES_STATES,
+    REPORT_DAILY_SEARCHES_STATES,
+];
+
 /// Every segmenter table, in creation order.
 pub const SEGMENTER_TABLES: &[Table] = &[
     IDENTITY_MAP,
@@ -891,18 +957,30 @@ GROUP BY project_id, ticket_id"
 }
 
 /// The segmenter's migrations: every table and view above.
-pub const SEGMENTER_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "create the segmenter's tables and views",
-    statements: |layout| {
-        let mut all: Vec<String> = SEGMENTER_TABLES
-            .iter()
-            .flat_map(|t| t.create_statements(layout, None))
-            .collect();
-        all.extend(view_statements(layout));
-        all
+pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "create the segmenter's tables and views",
+        statements: |layout| {
+            let mut all: Vec<String> = SEGMENTER_TABLES
+                .iter()
+                .flat_map(|t| t.create_statements(layout, None))
+                .collect();
+            all.extend(view_statements(layout));
+            all
+        },
     },
-}];
+    Migration {
+        version: 2,
+        name: "per-day distinct-people states for the weekly and monthly reports",
+        statements: |layout| {
+            SEGMENTER_STATE_TABLES
+                .iter()
+                .flat_map(|t| t.create_statements(layout, None))
+                .collect()
+        },
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -202,8 +202,34 @@ pub async fn run_once(db: &Db, options: &RunOptions) -> Result<RunReport, Error>
 
     progress.step("sessions");
     let at = Instant::now();
+    // The start days of the sessions this run recomputes, before and after: a session's start
+    // day can be a neighbour of the re-aggregated days (a session crossing midnight), and its
+    // day's report (so its week's and month's) changes with it.
+    let mut session_days = Vec::new();
+    if rebuild_days && !full {
+        let changed = db.sql(build::sessions::CHANGED, &[]);
+        session_days = fetch_days(
+            db,
+            &ctx,
+            &format!(
+                "SELECT DISTINCT toString(day) FROM {{db}}.sessions
+                 WHERE has({{session_days:Array(Date)}}, day) AND ({changed})"
+            ),
+        )
+        .await?;
+    }
     if rebuild_days {
         build::sessions::rebuild(db, &ctx).await?;
+    }
+    if rebuild_days && !full {
+        session_days.extend(
+            fetch_days(
+                db,
+                &ctx,
+                "SELECT DISTINCT toString(day) FROM {db}.sessions WHERE version = {run:UInt64}",
+            )
+            .await?,
+        );
     }
     step("sessions", at);
 
@@ -217,6 +243,9 @@ pub async fn run_once(db: &Db, options: &RunOptions) -> Result<RunReport, Error>
     progress.step("static profiles");
     let at = Instant::now();
     ctx.report_days.clone_from(&ctx.days);
+    ctx.report_days.extend(session_days);
+    ctx.report_days.sort();
+    ctx.report_days.dedup();
     if rebuild_days && !full {
         let format = time::macros::format_description!("[year]-[month]-[day]");
         let moved = build::profiles::first_seen_days(db, &ctx).await?;

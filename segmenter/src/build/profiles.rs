@@ -91,12 +91,37 @@ LEFT JOIN ses ON ses.project_id = act.project_id AND ses.person_id = act.person_
 LEFT JOIN mem ON mem.project_id = act.project_id AND mem.person_id = act.person_id
 LEFT JOIN tr ON tr.project_id = act.project_id AND tr.person_id = act.person_id";
 
-/// The first-seen days, before this run, of the people this run touches: a late event or an
-/// identity merge can move a first-seen time, changing who was "new" on that day.
+/// The days whose reports change because a touched person's first-seen time moved (a late event
+/// or an identity merge): that person counts as new on a different day, week or month. Returns
+/// the person's active days in the week and month of the old and of the new first-seen day (the
+/// daily reports and the daily "new in this week / month" states of those days change). Read
+/// after `activity_daily` is re-aggregated and before `profiles_static` is rewritten.
 pub(crate) async fn first_seen_days(db: &Db, ctx: &RunCtx) -> Result<Vec<String>, Error> {
     let sql = db.sql(
-        "SELECT DISTINCT toString(toDate(first_seen_at)) FROM {db}.profiles_static FINAL
-         WHERE (project_id, person_id) IN ({touched})",
+        "SELECT DISTINCT toString(a.day) FROM {db}.activity_daily AS a
+         INNER JOIN (
+             SELECT n.project_id AS project_id, n.person_id AS person_id,
+                    toDate(n.fs) AS new_day, toDate(o.first_seen_at) AS old_day
+             FROM (
+                 SELECT project_id, person_id, min(first_at) AS fs FROM {db}.activity_daily
+                 WHERE (project_id, person_id) IN ({touched})
+                 GROUP BY project_id, person_id
+             ) AS n
+             LEFT JOIN (
+                 SELECT project_id, person_id, first_seen_at FROM {db}.profiles_static FINAL
+                 WHERE (project_id, person_id) IN ({touched})
+             ) AS o ON o.project_id = n.project_id AND o.person_id = n.person_id
+             WHERE toDate(n.fs) != toDate(o.first_seen_at)
+         ) AS m ON m.project_id = a.project_id AND m.person_id = a.person_id
+         WHERE toMonday(a.day) IN (toMonday(m.new_day), toMonday(m.old_day))
+            OR toStartOfMonth(a.day) IN (toStartOfMonth(m.new_day), toStartOfMonth(m.old_day))
+         UNION DISTINCT
+         SELECT DISTINCT toString(toDate(first_seen_at)) FROM {db}.profiles_static FINAL
+         WHERE (project_id, person_id) IN ({touched})
+           AND (project_id, person_id, toDate(first_seen_at)) NOT IN (
+               SELECT project_id, person_id, toDate(min(first_at)) FROM {db}.activity_daily
+               WHERE (project_id, person_id) IN ({touched})
+               GROUP BY project_id, person_id)",
         &[("touched", &db.sql(TOUCHED, &[]))],
     );
     ctx.bind(db.query(&sql))

@@ -1,11 +1,18 @@
 //! Reports: `report_{daily,weekly,monthly}` and their pages, sources and searches breakdowns.
 //!
-//! One SQL source for the three periods; the period column is the first day of the period
-//! (weeks start on Monday, UTC). An incremental run recomputes the periods that contain a
-//! re-aggregated day, from the whole period's data, and replaces their rows.
+//! The daily reports are computed from `activity_daily`, `sessions`, `events` and `tickets`; next
+//! to them, `report_daily*_states` keep each day's sets of people (`uniqExact` states). The weekly
+//! and monthly reports are derived from the daily tables: additive columns are sums of the daily
+//! rows, distinct counts (visitors, new visitors, buyers, per-page visitors, per-source visitors,
+//! searchers) merge the daily states, so an incremental run re-reads only the re-aggregated days
+//! (plus the period's ticket medians). The period column is the first day of the period (weeks
+//! start on Monday, UTC).
 
 use spoor_schema::Table;
-use spoor_schema::segmenter::Period;
+use spoor_schema::segmenter::{
+    Period, REPORT_DAILY_PAGES_STATES, REPORT_DAILY_SEARCHES_STATES, REPORT_DAILY_SOURCES_STATES,
+    REPORT_DAILY_STATES,
+};
 use time::Date;
 
 use super::{RunCtx, day_strings};
@@ -121,6 +128,173 @@ LEFT JOIN {db}.identities AS i ON i.project_id = e.project_id AND i.anonymous_id
 WHERE e.type = 'search' AND NOT e.is_bot AND {filter_event}
 GROUP BY project_id, p, q";
 
+/// Each day's sets of people behind the summary. Buyers (visited and ordered in the period, not
+/// necessarily on the same day) are `|visitors| + |orderers| - |visitors ∪ orderers|`.
+const SUMMARY_STATES: &str = "
+INSERT INTO {db}.report_daily_states (project_id, day, visitors, orderers, visitors_or_orderers, new_week, new_month)
+WITH
+pa AS (
+    SELECT project_id, day, person_id, sum(orders) > 0 AS ordered,
+           sum(sessions) + sum(page_views) > 0 AS visited
+    FROM {db}.activity_daily
+    WHERE {filter_day}
+    GROUP BY project_id, day, person_id
+),
+first_seen AS (
+    SELECT project_id, person_id, first_seen_at
+    FROM {db}.profiles_static
+    WHERE (project_id, person_id) IN (SELECT project_id, person_id FROM pa)
+)
+SELECT pa.project_id, pa.day,
+       uniqExactStateIf(pa.person_id, pa.visited),
+       uniqExactStateIf(pa.person_id, pa.ordered),
+       uniqExactStateIf(pa.person_id, pa.visited OR pa.ordered),
+       uniqExactStateIf(pa.person_id, pa.visited AND f.first_seen_at != toDateTime64(0, 3, 'UTC')
+                                      AND toMonday(toDate(f.first_seen_at)) = toMonday(pa.day)),
+       uniqExactStateIf(pa.person_id, pa.visited AND f.first_seen_at != toDateTime64(0, 3, 'UTC')
+                                      AND toStartOfMonth(toDate(f.first_seen_at)) = toStartOfMonth(pa.day))
+FROM pa LEFT JOIN first_seen AS f ON f.project_id = pa.project_id AND f.person_id = pa.person_id
+GROUP BY pa.project_id, pa.day";
+
+const PAGES_STATES: &str = "
+INSERT INTO {db}.report_daily_pages_states (project_id, day, path, visitors)
+SELECT project_id, day, path, uniqExactState(person_id)
+FROM {db}.activity_daily
+ARRAY JOIN arrayDistinct(paths) AS path
+WHERE page_views > 0 AND {filter_day}
+GROUP BY project_id, day, path";
+
+const SOURCES_STATES: &str = "
+INSERT INTO {db}.report_daily_sources_states (project_id, day, referrer_class, referrer_domain, utm_source,
+    utm_medium, utm_campaign, visitors)
+SELECT project_id, day, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign,
+       uniqExactState(person_id)
+FROM {db}.sessions
+WHERE {filter_day}
+GROUP BY project_id, day, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign";
+
+/// `activity_daily.search_terms` holds the same lower-cased, trimmed queries as the search
+/// events, with the person they count for.
+const SEARCHES_STATES: &str = "
+INSERT INTO {db}.report_daily_searches_states (project_id, day, query, searchers)
+SELECT project_id, day, q, uniqExactState(person_id)
+FROM {db}.activity_daily
+ARRAY JOIN arrayDistinct(search_terms) AS q
+WHERE searches > 0 AND {filter_day}
+GROUP BY project_id, day, q";
+
+const SUMMARY_ROLLUP: &str = "
+INSERT INTO {db}.{table} (project_id, {col}, visitors, new_visitors, returning_visitors, sessions,
+    page_views, bounces, bounce_rate, session_ms_total, avg_session_seconds, engaged_ms_total,
+    avg_engaged_seconds, searches, zero_result_searches, orders, revenue, buyers, conversion_rate,
+    signups, signins, points_earned, points_redeemed, tickets_opened, tickets_resolved,
+    median_first_response_seconds, median_resolution_seconds, csat_avg, csat_responses, computed_at)
+WITH
+d AS (
+    SELECT project_id, {period_day} AS p, sum(sessions) AS sessions, sum(page_views) AS pv,
+           sum(bounces) AS bounces, sum(session_ms_total) AS session_ms, sum(engaged_ms_total) AS engaged_ms,
+           sum(searches) AS se, sum(zero_result_searches) AS zr, sum(orders) AS o, sum(revenue) AS r,
+           sum(signups) AS su, sum(signins) AS si, sum(points_earned) AS pe, sum(points_redeemed) AS pr
+    FROM {db}.report_daily
+    WHERE {filter_day}
+    GROUP BY project_id, p
+),
+v AS (
+    SELECT project_id, {period_day} AS p,
+           uniqExactMerge(visitors) AS n_visitors,
+           uniqExactMerge({new_state}) AS n_new,
+           n_visitors + uniqExactMerge(orderers) - uniqExactMerge(visitors_or_orderers) AS n_buyers
+    FROM {db}.report_daily_states
+    WHERE {filter_day}
+    GROUP BY project_id, p
+),
+t AS (
+    SELECT project_id, p,
+           countIf(k = 'opened') AS opened,
+           countIf(k = 'resolved') AS resolved,
+           quantileExactIfOrNull(0.5)(x, k = 'first_response') AS median_response,
+           quantileExactIfOrNull(0.5)(x, k = 'resolved') AS median_resolution,
+           avgIfOrNull(x, k = 'rated') AS csat,
+           countIf(k = 'rated') AS ratings
+    FROM (
+        SELECT project_id, e.1 AS k, {period_ticket} AS p, e.3 AS x
+        FROM {db}.tickets
+        ARRAY JOIN [('opened', opened_at, toFloat64(0)),
+                    ('first_response', first_response_at, toFloat64(response_seconds)),
+                    ('resolved', resolved_at, toFloat64(resolution_seconds)),
+                    ('rated', rated_at, toFloat64(csat))] AS e
+        WHERE e.2 IS NOT NULL AND {filter_ticket}
+    )
+    GROUP BY project_id, p
+)
+SELECT d.project_id, d.p, v.n_visitors, v.n_new, v.n_visitors - v.n_new,
+       d.sessions, d.pv, d.bounces, if(d.sessions = 0, 0, d.bounces / d.sessions),
+       d.session_ms, if(d.sessions = 0, 0, d.session_ms / d.sessions / 1000),
+       d.engaged_ms, if(d.sessions = 0, 0, d.engaged_ms / d.sessions / 1000),
+       d.se, d.zr, d.o, d.r, v.n_buyers, if(v.n_visitors = 0, 0, v.n_buyers / v.n_visitors),
+       d.su, d.si, d.pe, d.pr,
+       t.opened, t.resolved, t.median_response, t.median_resolution, t.csat, t.ratings,
+       fromUnixTimestamp64Milli({now:Int64}, 'UTC')
+FROM d
+LEFT JOIN v ON v.project_id = d.project_id AND v.p = d.p
+LEFT JOIN t ON t.project_id = d.project_id AND t.p = d.p";
+
+const PAGES_ROLLUP: &str = "
+INSERT INTO {db}.{table} (project_id, {col}, path, views, visitors, entries, exits, engaged_ms, leaves, avg_engaged_seconds)
+SELECT d.project_id, d.p, d.path, d.views, v.n_visitors, d.entries, d.exits, d.engaged, d.leaves,
+       if(d.leaves = 0, 0, d.engaged / d.leaves / 1000)
+FROM (
+    SELECT project_id, {period_day} AS p, path, sum(views) AS views, sum(entries) AS entries,
+           sum(exits) AS exits, sum(engaged_ms) AS engaged, sum(leaves) AS leaves
+    FROM {db}.report_daily_pages
+    WHERE {filter_day}
+    GROUP BY project_id, p, path
+) AS d
+LEFT JOIN (
+    SELECT project_id, {period_day} AS p, path, uniqExactMerge(visitors) AS n_visitors
+    FROM {db}.report_daily_pages_states
+    WHERE {filter_day}
+    GROUP BY project_id, p, path
+) AS v ON v.project_id = d.project_id AND v.p = d.p AND v.path = d.path";
+
+const SOURCES_ROLLUP: &str = "
+INSERT INTO {db}.{table} (project_id, {col}, referrer_class, referrer_domain, utm_source, utm_medium,
+    utm_campaign, sessions, visitors, bounces, page_views)
+SELECT d.project_id, d.p, d.referrer_class, d.referrer_domain, d.utm_source, d.utm_medium, d.utm_campaign,
+       d.sessions, v.n_visitors, d.bounces, d.page_views
+FROM (
+    SELECT project_id, {period_day} AS p, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign,
+           sum(sessions) AS sessions, sum(bounces) AS bounces, sum(page_views) AS page_views
+    FROM {db}.report_daily_sources
+    WHERE {filter_day}
+    GROUP BY project_id, p, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign
+) AS d
+LEFT JOIN (
+    SELECT project_id, {period_day} AS p, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign,
+           uniqExactMerge(visitors) AS n_visitors
+    FROM {db}.report_daily_sources_states
+    WHERE {filter_day}
+    GROUP BY project_id, p, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign
+) AS v ON v.project_id = d.project_id AND v.p = d.p AND v.referrer_class = d.referrer_class
+    AND v.referrer_domain = d.referrer_domain AND v.utm_source = d.utm_source
+    AND v.utm_medium = d.utm_medium AND v.utm_campaign = d.utm_campaign";
+
+const SEARCHES_ROLLUP: &str = "
+INSERT INTO {db}.{table} (project_id, {col}, query, searches, searchers, zero_results)
+SELECT d.project_id, d.p, d.query, d.searches, v.n_searchers, d.zero_results
+FROM (
+    SELECT project_id, {period_day} AS p, query, sum(searches) AS searches, sum(zero_results) AS zero_results
+    FROM {db}.report_daily_searches
+    WHERE {filter_day}
+    GROUP BY project_id, p, query
+) AS d
+LEFT JOIN (
+    SELECT project_id, {period_day} AS p, query, uniqExactMerge(searchers) AS n_searchers
+    FROM {db}.report_daily_searches_states
+    WHERE {filter_day}
+    GROUP BY project_id, p, query
+) AS v ON v.project_id = d.project_id AND v.p = d.p AND v.query = d.query";
+
 /// The first days of the periods that contain `days`, and every day of those periods.
 pub(crate) fn affected_periods(period: Period, days: &[Date]) -> (Vec<Date>, Vec<Date>) {
     let mut starts: Vec<Date> = days.iter().map(|d| period_start(period, *d)).collect();
@@ -178,19 +352,57 @@ pub(crate) async fn rebuild(db: &Db, ctx: &RunCtx, period: Period) -> Result<(),
         ("filter_day", filter("day")),
         ("filter_ticket", filter("toDate(e.2)")),
         ("filter_event", filter("toDate(e.timestamp)")),
+        (
+            "new_state",
+            match period {
+                Period::Monthly => "new_month",
+                _ => "new_week",
+            }
+            .to_owned(),
+        ),
     ];
     let [summary, pages, sources, searches] = period.tables();
-    let steps: [(&Table, &str, &'static str); 4] = [
-        (&summary, SUMMARY, "report"),
-        (&pages, PAGES, "report pages"),
-        (&sources, SOURCES, "report sources"),
-        (&searches, SEARCHES, "report searches"),
-    ];
+    let steps: Vec<(&Table, &str, &'static str)> = match period {
+        Period::Daily => vec![
+            (&summary, SUMMARY, "report"),
+            (&pages, PAGES, "report pages"),
+            (&sources, SOURCES, "report sources"),
+            (&searches, SEARCHES, "report searches"),
+            (&REPORT_DAILY_STATES, SUMMARY_STATES, "report states"),
+            (
+                &REPORT_DAILY_PAGES_STATES,
+                PAGES_STATES,
+                "report pages states",
+            ),
+            (
+                &REPORT_DAILY_SOURCES_STATES,
+                SOURCES_STATES,
+                "report sources states",
+            ),
+            (
+                &REPORT_DAILY_SEARCHES_STATES,
+                SEARCHES_STATES,
+                "report searches states",
+            ),
+        ],
+        Period::Weekly | Period::Monthly => vec![
+            (&summary, SUMMARY_ROLLUP, "report"),
+            (&pages, PAGES_ROLLUP, "report pages"),
+            (&sources, SOURCES_ROLLUP, "report sources"),
+            (&searches, SEARCHES_ROLLUP, "report searches"),
+        ],
+    };
     for (table, template, step) in steps {
+        // The state tables are keyed by `day`, like the daily reports.
+        let key = if table.columns.iter().any(|c| c.name == "day") {
+            "day"
+        } else {
+            col
+        };
         let clear = if ctx.is_full() {
             db.truncate(table)
         } else {
-            db.delete_where(table, &format!("has({{starts:Array(Date)}}, {col})"))
+            db.delete_where(table, &format!("has({{starts:Array(Date)}}, {key})"))
         };
         let bind = |q: clickhouse::query::Query| {
             ctx.bind(q)

@@ -49,7 +49,7 @@ LEFT JOIN {db}.identities AS i ON i.project_id = g.project_id AND i.anonymous_id
 
 /// Sessions to recompute in an incremental run: those with a new event, and those of an
 /// anonymous id whose identity changed.
-const CHANGED: &str = "(project_id, session_id) IN (
+pub(crate) const CHANGED: &str = "(project_id, session_id) IN (
         SELECT project_id, session_id FROM {db}.events
         WHERE received_at > fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND session_id != '')
     OR (project_id, anonymous_id) IN (
