@@ -18,6 +18,9 @@ pub const BEACON_BYTES: usize = 64 * 1024;
 /// Room for the envelope (`{"v":1,"sent_at":…,"key":…,"dropped":…,"events":[]}`) and, for
 /// gzip bodies, the gzip framing around it.
 pub const ENVELOPE_BYTES: usize = 512;
+/// The batch of events handed to the network while the collector looked healthy, with no
+/// answer yet (beacons at unload): kept until the next answer tells whether they arrived.
+pub const HELD: u32 = u32::MAX;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -225,6 +228,16 @@ impl Queue {
         before - self.items.len()
     }
 
+    /// Every event handed to the network goes to [`HELD`].
+    pub fn hold(&mut self) {
+        for i in self.items.iter_mut().filter(|i| i.batch != 0) {
+            i.batch = HELD;
+        }
+        for r in &mut self.reported {
+            r.0 = HELD;
+        }
+    }
+
     /// Events in `batch`.
     pub fn batch_len(&self, batch: u32) -> usize {
         self.items.iter().filter(|i| i.batch == batch).count()
@@ -239,13 +252,15 @@ impl Queue {
     }
 
     /// Storage text: `saved_at` on the first line, then one event per line (JSON text has no
-    /// raw newlines). `only_waiting`: leave out events handed to the network.
+    /// raw newlines; [`HELD`] ones after a `~`). `only_waiting`: leave out events handed
+    /// to the network (but not held ones).
     pub fn save(&self, saved_at: u64, only_waiting: bool) -> String {
         let mut s = String::new();
         push_u64(&mut s, saved_at);
         for i in &self.items {
-            if !only_waiting || i.batch == 0 {
-                s.push('\n');
+            let held = i.batch == HELD;
+            if !only_waiting || i.batch == 0 || held {
+                s.push_str(if held { "\n~" } else { "\n" });
                 s.push_str(&i.json);
             }
         }
@@ -255,10 +270,17 @@ impl Queue {
     /// Adds the events of a [`Queue::save`] text (duplicates by id are skipped).
     pub fn restore(&mut self, text: &str) {
         for line in pieces(text, b'\n').skip(1) {
+            let (line, held) = match line.strip_prefix('~') {
+                Some(l) => (l, true),
+                None => (line, false),
+            };
             let known = event_id(line)
                 .is_some_and(|id| self.items.iter().any(|i| event_id(&i.json) == Some(id)));
-            if line.starts_with('{') && !known {
-                self.push(line.into());
+            if line.starts_with('{') && !known && self.push(line.into()) && held {
+                if let Some(i) = self.items.last_mut() {
+                    i.batch = HELD;
+                }
+                self.recount();
             }
         }
     }
@@ -449,5 +471,29 @@ mod tests {
         assert_eq!(r.len(), 1, "restoring twice does not duplicate");
         assert_eq!(saved_at("junk"), 0);
         assert_eq!(event_id(r#"{"event_id":"x-1","a":1}"#), Some("x-1"));
+    }
+
+    #[test]
+    fn held_events_are_stored_marked_and_resolved() {
+        let mut q = Queue::new(10);
+        for i in 0..3 {
+            q.push(ev(&i.to_string(), 0));
+        }
+        q.dropped = 2;
+        assert!(q.take(7, 2, BEACON_BYTES, true).is_some());
+        q.report(7);
+        q.hold();
+        assert_eq!(q.waiting().0, 1);
+        let text = q.save(5, true);
+        assert_eq!(text.lines().filter(|l| l.starts_with("~{")).count(), 2);
+        let mut r = Queue::new(10);
+        r.restore(&text);
+        assert_eq!((r.len(), r.waiting().0), (3, 1));
+        assert_eq!(r.save(5, true), text);
+        // A failure sends them again (with their dropped count); a delivery forgets them.
+        q.release(HELD);
+        assert_eq!((q.waiting().0, q.dropped), (3, 2));
+        r.remove_batch(HELD);
+        assert_eq!((r.len(), r.waiting().0), (1, 1));
     }
 }

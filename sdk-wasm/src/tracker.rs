@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::consent::{self, Signals};
 use crate::engage::Engagement;
 use crate::json::{num_field, str_field};
-use crate::queue::{self, BEACON_BYTES, ENVELOPE_BYTES, ENVELOPE_TAIL, Queue};
+use crate::queue::{self, BEACON_BYTES, ENVELOPE_BYTES, ENVELOPE_TAIL, HELD, Queue};
 use crate::retry::{self, Verdict};
 use crate::session::{self, Session};
 use crate::text::{cut_or_all, in_list};
@@ -130,6 +130,8 @@ const KEY_SESSION: &str = "spoor.s";
 const KEY_CONSENT: &str = "spoor.c";
 const KEY_SEARCH: &str = "spoor.ls";
 const KEY_TAB: &str = "spoor.tab";
+/// A GET search form submitted on the previous page of this tab (`time|query`).
+const KEY_FORM: &str = "spoor.fs";
 const QUEUE_PREFIX: &str = "spoor.q.";
 /// A saved queue of another tab older than this is adopted (its tab is gone).
 const ORPHAN_MS: u64 = 60_000;
@@ -137,6 +139,8 @@ const ORPHAN_MS: u64 = 60_000;
 const GZIP_MIN_BYTES: usize = 1024;
 /// A GET search form's query is expected in the next page's URL within this time.
 const FORM_SEARCH_WAIT_MS: u64 = 1_500;
+/// … and in the URL of the next page loaded within this time.
+const FORM_SEARCH_NEXT_MS: u64 = 10_000;
 /// How often a continuing session's last-activity time is written to storage.
 const SESSION_SAVE_MS: u64 = 5_000;
 
@@ -426,7 +430,19 @@ impl<P: Platform> Tracker<P> {
             }
             self.open_queue(now);
         }
+        // A GET search form submitted on the previous page: recorded from this URL when it
+        // carries the query (in `page_view`), else now, as a form search.
+        let pending = (self.store != Store::Memory)
+            .then(|| self.p.get(Area::Tab, KEY_FORM))
+            .flatten();
+        if let Some(v) = pending {
+            self.forget_form();
+            self.form_search = search::decode_last(&v).map(|(q, t)| (q.into(), t));
+        }
         self.page_view(None);
+        if let Some((q, _)) = self.form_search.take() {
+            self.record_search(q, None, "form", now);
+        }
     }
 
     fn update_on(&mut self) {
@@ -599,7 +615,14 @@ impl<P: Platform> Tracker<P> {
             self.finish(e, None, None, false);
         }
         if let Some(q) = found {
-            self.form_search = None;
+            if self
+                .form_search
+                .as_ref()
+                .is_some_and(|(f, at)| *f == q && now.saturating_sub(*at) < FORM_SEARCH_NEXT_MS)
+            {
+                self.form_search = None;
+                self.forget_form();
+            }
             let last = self.last_search.as_ref().map(|(q, t)| (q.as_str(), *t));
             if !search::is_repeat(last, &q, now) {
                 let count = self.p.results_count().and_then(|c| search::parse_count(&c));
@@ -624,6 +647,13 @@ impl<P: Platform> Tracker<P> {
         let v = search::encode_last(&query, now);
         self.save(KEY_SEARCH, &v);
         self.last_search = Some((query, now));
+    }
+
+    /// Drops the stored copy of a pending form search.
+    fn forget_form(&self) {
+        if self.store != Store::Memory {
+            self.p.remove(Area::Tab, KEY_FORM);
+        }
     }
 
     /// This page view's `page_leave`, with everything engaged so far. Leaving is no
@@ -801,10 +831,19 @@ impl<P: Platform> Tracker<P> {
         self.save_session(now);
         self.visible = false;
         self.engage.visibility(false, now);
-        if let Some((q, _)) = self.form_search.take() {
-            // Still expected in the next URL; if it never comes, the next page has no
-            // record of it, so send it now.
-            self.record_search(q, None, "form", now);
+        if let Some((q, at)) = self.form_search.take() {
+            // Still expected in the next URL: kept for the next page of this tab, which
+            // records it from its URL or, failing that, as a form search. Sent now only
+            // when it cannot be stored.
+            let stored = self.store != Store::Memory
+                && self
+                    .p
+                    .set(Area::Tab, KEY_FORM, &search::encode_last(&q, at));
+            if stored {
+                self.form_search = Some((q, at));
+            } else {
+                self.record_search(q, None, "form", now);
+            }
         }
         self.page_leave();
         self.unload(now);
@@ -883,6 +922,7 @@ impl<P: Platform> Tracker<P> {
         }
         if let Some((q, at)) = self.form_search.take() {
             if now.saturating_sub(at) >= FORM_SEARCH_WAIT_MS {
+                self.forget_form();
                 self.record_search(q, None, "form", now);
             } else {
                 self.form_search = Some((q, at));
@@ -968,7 +1008,16 @@ impl<P: Platform> Tracker<P> {
         }
         self.out = None;
         let now = self.p.now();
-        match retry::verdict(status) {
+        let verdict = retry::verdict(status);
+        // Events beaconed while the collector looked healthy: a failure now means they may
+        // not have arrived either, so they are sent again; any other answer confirms them
+        // (after a 413 they may hold the batch in flight at the hide: sent again, smaller).
+        if matches!(verdict, Verdict::Retry | Verdict::TooLarge) {
+            self.queue.release(HELD);
+        } else {
+            self.queue.remove_batch(HELD);
+        }
+        match verdict {
             Verdict::Delivered => {
                 if !rejected.is_empty() {
                     // Refused events are final (invalid data): they are not sent again.
@@ -993,7 +1042,7 @@ impl<P: Platform> Tracker<P> {
                 if n > 1 {
                     self.batch_cap = (n / 2).max(1);
                     self.queue.release(id);
-                } else {
+                } else if n == 1 {
                     self.queue.remove_batch(id);
                     self.queue.dropped += 1;
                     self.p.log("event too large for the collector; dropped");
@@ -1064,13 +1113,16 @@ impl<P: Platform> Tracker<P> {
             }
         }
         for (id, queued) in handed {
-            if queued && healthy {
-                self.queue.remove_batch(id);
-            } else {
+            if !queued || !healthy {
                 self.queue.release(id);
             }
         }
-        self.save_queue(!healthy);
+        if healthy {
+            // Trusted, but kept (stored) until an answer to this or the next page's first
+            // batch shows the collector was still up: a beacon "succeeds" even when it is not.
+            self.queue.hold();
+        }
+        self.save_queue(true);
     }
 }
 

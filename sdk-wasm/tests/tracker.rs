@@ -341,7 +341,7 @@ fn client_errors_are_never_retried_and_413_splits() {
 }
 
 #[test]
-fn unload_beacons_in_64k_chunks_and_healthy_beacons_are_trusted() {
+fn unload_beacons_in_64k_chunks_and_healthy_beacons_are_held() {
     let w = world("https://shop.example/");
     let mut t = tracker(&w, "flush-ms=60000");
     t.tick();
@@ -375,13 +375,97 @@ fn unload_beacons_in_64k_chunks_and_healthy_beacons_are_trusted() {
         })
         .sum();
     assert_eq!(n + in_flight, 11);
-    let saved = w2
+    // Healthy: trusted, but kept (marked held) until the next answer confirms them.
+    let (_, saved) = w2
         .local
         .as_ref()
         .unwrap()
         .iter()
-        .find(|(k, _)| k.starts_with("spoor.q."));
-    assert!(saved.is_none(), "healthy: nothing kept for the next page");
+        .find(|(k, _)| k.starts_with("spoor.q."))
+        .expect("held events are stored");
+    assert_eq!(saved.lines().skip(1).count(), 11);
+    assert!(saved.lines().skip(1).all(|l| l.starts_with("~{")));
+}
+
+/// Next page of the tab: a new tracker over the same storage; returns the ids it sends.
+fn next_page(w: &Rc<RefCell<World>>, status: u16) -> Vec<String> {
+    advance(w, 1_000);
+    w.borrow_mut().sends.clear();
+    let mut t = tracker(w, "");
+    t.tick();
+    answer(&mut t, w, status, 0);
+    t.flush();
+    events(w)
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().into())
+        .collect()
+}
+
+#[test]
+fn healthy_beacons_are_sent_again_only_if_the_next_page_finds_the_collector_down() {
+    for (status, resent) in [(200, false), (503, true), (0, true)] {
+        let w = world("https://shop.example/");
+        let mut t = tracker(&w, "flush-ms=60000");
+        t.tick();
+        answer(&mut t, &w, 200, 0); // healthy
+        t.track("last_click", None);
+        t.on_hide(); // beaconed: the beacon "succeeds" even when the collector just went down
+        let beaconed: Vec<String> = {
+            let wb = w.borrow();
+            let (_, _, body, beacon) = wb.sends.last().unwrap();
+            assert!(*beacon);
+            let v: Value = serde_json::from_str(body).unwrap();
+            v["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["event_id"].as_str().unwrap().into())
+                .collect()
+        };
+        assert_eq!(beaconed.len(), 2);
+        let sent = next_page(&w, status);
+        for id in &beaconed {
+            assert_eq!(sent.contains(id), resent, "status {status}");
+        }
+        if !resent {
+            let wb = w.borrow();
+            let local = wb.local.as_ref().unwrap();
+            assert!(!local.keys().any(|k| k.starts_with("spoor.q.")));
+        }
+    }
+}
+
+#[test]
+fn get_search_form_is_recorded_from_the_next_pages_url() {
+    let get_form = "1\u{1f}/search.html\u{1f}\u{1f}\u{1f}get\u{1e}search\u{1f}q\u{1f}\u{1f}";
+    for (next, want) in [
+        (
+            "https://shop.example/search.html?q=tent",
+            ("url", Value::from(1)),
+        ),
+        ("https://shop.example/other.html", ("form", Value::Null)),
+    ] {
+        let w = world("https://shop.example/product.html");
+        let mut t = tracker(&w, "");
+        t.on_submit(get_form, |_| "tent".into());
+        advance(&w, 300);
+        t.on_hide(); // the form navigates away before the wait is over
+        assert!(events(&w).iter().all(|e| e["type"] != "search"));
+        advance(&w, 300);
+        w.borrow_mut().page.href = next.into();
+        w.borrow_mut().results = Some("1".into());
+        let mut t2 = tracker(&w, "");
+        t2.flush();
+        let evs = events(&w);
+        let searches: Vec<&Value> = evs.iter().filter(|e| e["type"] == "search").collect();
+        assert_eq!(searches.len(), 1, "{next}");
+        let s = &searches[0];
+        assert_eq!(s["search"]["query"], "tent");
+        assert_eq!(s["search"]["source"], want.0);
+        assert_eq!(s["search"]["results_count"], want.1);
+        assert_eq!(s["page"]["url"], next);
+        assert!(!w.borrow().tab.contains_key("spoor.fs"));
+    }
 }
 
 #[test]

@@ -1,0 +1,200 @@
+//! A scripted visit to the demo shop in headless Chromium, against the real collector and
+//! ClickHouse: the exact events stored, in order, with sessions, searches, clicks and identity.
+
+use std::time::Duration;
+
+use spoor_e2e::{Browser, Stack, StoredEvent, eventually};
+
+async fn wait_for_events(
+    stack: &Stack,
+    what: &str,
+    done: impl Fn(&[StoredEvent]) -> bool,
+) -> anyhow::Result<Vec<StoredEvent>> {
+    eventually(what, Duration::from_secs(20), || async {
+        let events = stack.events().await?;
+        Ok(done(&events).then_some(events))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn scripted_visit_stores_exactly_what_happened() -> anyhow::Result<()> {
+    let stack = Stack::start("visit").await?;
+    let browser = Browser::start().await?;
+    let site = &stack.site;
+
+    browser.client.goto(&format!("{site}/")).await?;
+    browser.wait_for_page("/").await?;
+    wait_for_events(&stack, "the first page view", |e| {
+        e.iter().any(|e| e.kind == "page_view")
+    })
+    .await?;
+
+    browser.click("#product-boots").await?;
+    browser.wait_for_page("/product.html?id=boots").await?;
+
+    browser.type_into("#search-input", "tent").await?;
+    browser.click("#search-button").await?;
+    browser.wait_for_page("/search.html?q=tent").await?;
+
+    browser.client.goto(&format!("{site}/app.html")).await?;
+    browser.wait_for_page("/app.html").await?;
+    browser.click("#spa-orders").await?;
+    browser.wait_for_page("/app.html/orders").await?;
+    browser.click("#spa-settings").await?;
+    browser.wait_for_page("/app.html/orders#/settings").await?;
+
+    browser.type_into("#login-email", "ada@example.com").await?;
+    browser
+        .type_into("#login-password", "hunter2-secret")
+        .await?;
+    browser.click("#login-button").await?;
+
+    browser.client.goto(&format!("{site}/about.html")).await?;
+    browser.wait_for_page("/about.html").await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    browser
+        .eval("window.scrollTo(0, document.body.scrollHeight); return true")
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    browser.click("#nav-products").await?;
+    browser.wait_for_page("/products.html").await?;
+
+    let events = wait_for_events(&stack, "the leave of about.html", |e| {
+        e.iter()
+            .any(|e| e.kind == "page_leave" && e.path == "/about.html")
+    })
+    .await?;
+    browser.close().await?;
+
+    let summaries: Vec<String> = events.iter().map(StoredEvent::summary).collect();
+    assert_eq!(
+        summaries,
+        [
+            "page_view /",
+            "session_start /",
+            "click / a#product-boots",
+            "page_leave /",
+            "page_view /product.html",
+            "click /product.html button#search-button",
+            "page_leave /product.html",
+            "page_view /search.html",
+            "search /search.html \"tent\" results=Some(1) via url",
+            "page_leave /search.html",
+            "page_view /app.html",
+            "click /app.html a#spa-orders",
+            "page_leave /app.html",
+            "page_view /app.html/orders",
+            "click /app.html/orders a#spa-settings",
+            "page_leave /app.html/orders",
+            "page_view /app.html/orders",
+            "click /app.html/orders button#login-button",
+            "identify /app.html/orders user-ada",
+            "track /app.html/orders member_signin",
+            "page_leave /app.html/orders",
+            "page_view /about.html",
+            "click /about.html a#nav-products",
+            "page_leave /about.html",
+        ],
+        "{events:#?}"
+    );
+
+    // One visitor, one session, identified part-way.
+    let first = &events[0];
+    for e in &events {
+        assert_eq!(
+            (&e.anonymous_id, &e.session_id, e.session_index),
+            (&first.anonymous_id, &first.session_id, 1),
+            "{e:?}"
+        );
+    }
+    let identified_at = events.iter().position(|e| e.kind == "identify").unwrap();
+    assert!(events[..identified_at].iter().all(|e| e.user_id.is_empty()));
+    assert!(
+        events[identified_at..]
+            .iter()
+            .all(|e| e.user_id == "user-ada")
+    );
+    assert_eq!(events[identified_at].traits, r#"{"level":"silver"}"#);
+
+    // What was typed into the login form never leaves the browser.
+    for e in &events {
+        let text = format!("{e:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("ada@example.com"),
+            "{e:?}"
+        );
+    }
+
+    let click = &events[2];
+    assert_eq!(
+        (click.click_tag.as_str(), click.click_text.as_str()),
+        ("a", "Ridge Boots")
+    );
+    assert_eq!(click.click_href, format!("{site}/product.html?id=boots"));
+    assert!(!click.click_outbound && !click.click_download);
+    assert_eq!(events[4].referrer, format!("{site}/"));
+    assert_eq!(
+        events[13].referrer,
+        format!("{site}/app.html"),
+        "SPA views carry the previous URL as referrer"
+    );
+    assert_eq!(events[16].url, format!("{site}/app.html/orders#/settings"));
+
+    // About: ~2 s on the page, scrolled to the bottom.
+    let leave = events.last().unwrap();
+    assert!((1500..=5000).contains(&leave.engaged_ms), "{leave:?}");
+    assert_eq!(leave.max_scroll_pct, 100);
+    Ok(())
+}
+
+#[tokio::test]
+async fn outbound_links_and_downloads_are_flagged() -> anyhow::Result<()> {
+    let stack = Stack::start("links").await?;
+    let browser = Browser::start().await?;
+    browser.client.goto(&format!("{}/", stack.site)).await?;
+    browser.wait_for_page("/").await?;
+    // Keep the page: the clicks are captured, the navigations are not taken.
+    browser
+        .eval("document.addEventListener('click', (e) => e.preventDefault()); return true")
+        .await?;
+    browser.click("#download-catalog").await?;
+    browser.click("#outbound-guide").await?;
+    browser.click("#cta").await?;
+    let events = wait_for_events(&stack, "three clicks", |e| {
+        e.iter().filter(|e| e.kind == "click").count() == 3
+    })
+    .await?;
+    browser.close().await?;
+    let clicks: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "click")
+        .map(|e| {
+            (
+                e.click_selector.as_str(),
+                e.click_outbound,
+                e.click_download,
+                e.click_href.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        clicks,
+        [
+            (
+                "a#download-catalog",
+                false,
+                true,
+                format!("{}/catalog.pdf", stack.site).as_str()
+            ),
+            (
+                "a#outbound-guide",
+                true,
+                false,
+                "https://trails.example.org/guide"
+            ),
+            ("button#cta", false, false, ""),
+        ]
+    );
+    Ok(())
+}
