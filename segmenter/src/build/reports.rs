@@ -18,7 +18,35 @@ use time::Date;
 use super::{RunCtx, day_strings};
 use crate::{Db, Error};
 
-const SUMMARY: &str = "
+/// The `t` CTE shared by the summary reports: ticket counts, median response and resolution
+/// times and CSAT per project and period, read from the `tickets` view.
+macro_rules! tickets_cte {
+    () => {
+        "t AS (
+    SELECT project_id, p,
+           countIf(k = 'opened') AS opened,
+           countIf(k = 'resolved') AS resolved,
+           quantileExactIfOrNull(0.5)(x, k = 'first_response') AS median_response,
+           quantileExactIfOrNull(0.5)(x, k = 'resolved') AS median_resolution,
+           avgIfOrNull(x, k = 'rated') AS csat,
+           countIf(k = 'rated') AS ratings
+    FROM (
+        SELECT project_id, e.1 AS k, {period_ticket} AS p, e.3 AS x
+        FROM {db}.tickets
+        ARRAY JOIN [('opened', opened_at, toFloat64(0)),
+                    ('first_response', first_response_at, toFloat64(response_seconds)),
+                    ('resolved', resolved_at, toFloat64(resolution_seconds)),
+                    ('rated', rated_at, toFloat64(csat))] AS e
+        WHERE e.2 IS NOT NULL AND {filter_ticket}
+    )
+    GROUP BY project_id, p
+)
+"
+    };
+}
+
+const SUMMARY: &str = concat!(
+    "
 INSERT INTO {db}.{table} (project_id, {col}, visitors, new_visitors, returning_visitors, sessions,
     page_views, bounces, bounce_rate, session_ms_total, avg_session_seconds, engaged_ms_total,
     avg_engaged_seconds, searches, zero_result_searches, orders, revenue, buyers, conversion_rate,
@@ -57,26 +85,9 @@ s AS (
     WHERE {filter_day}
     GROUP BY project_id, p
 ),
-t AS (
-    SELECT project_id, p,
-           countIf(k = 'opened') AS opened,
-           countIf(k = 'resolved') AS resolved,
-           quantileExactIfOrNull(0.5)(x, k = 'first_response') AS median_response,
-           quantileExactIfOrNull(0.5)(x, k = 'resolved') AS median_resolution,
-           avgIfOrNull(x, k = 'rated') AS csat,
-           countIf(k = 'rated') AS ratings
-    FROM (
-        SELECT project_id, e.1 AS k, {period_ticket} AS p, e.3 AS x
-        FROM {db}.tickets
-        ARRAY JOIN [('opened', opened_at, toFloat64(0)),
-                    ('first_response', first_response_at, toFloat64(response_seconds)),
-                    ('resolved', resolved_at, toFloat64(resolution_seconds)),
-                    ('rated', rated_at, toFloat64(csat))] AS e
-        WHERE e.2 IS NOT NULL AND {filter_ticket}
-    )
-    GROUP BY project_id, p
-)
-SELECT v.project_id, v.p, v.visitors, v.new_visitors, v.visitors - v.new_visitors,
+",
+    tickets_cte!(),
+    "SELECT v.project_id, v.p, v.visitors, v.new_visitors, v.visitors - v.new_visitors,
        s.sessions, v.pv, s.bounces, if(s.sessions = 0, 0, s.bounces / s.sessions),
        s.session_ms, if(s.sessions = 0, 0, s.session_ms / s.sessions / 1000),
        s.engaged_ms, if(s.sessions = 0, 0, s.engaged_ms / s.sessions / 1000),
@@ -86,7 +97,8 @@ SELECT v.project_id, v.p, v.visitors, v.new_visitors, v.visitors - v.new_visitor
        fromUnixTimestamp64Milli({now:Int64}, 'UTC')
 FROM v
 LEFT JOIN s ON s.project_id = v.project_id AND s.p = v.p
-LEFT JOIN t ON t.project_id = v.project_id AND t.p = v.p";
+LEFT JOIN t ON t.project_id = v.project_id AND t.p = v.p"
+);
 
 const PAGES: &str = "
 INSERT INTO {db}.{table} (project_id, {col}, path, views, visitors, entries, exits, engaged_ms, leaves, avg_engaged_seconds)
@@ -183,7 +195,8 @@ ARRAY JOIN arrayDistinct(search_terms) AS q
 WHERE searches > 0 AND {filter_day}
 GROUP BY project_id, day, q";
 
-const SUMMARY_ROLLUP: &str = "
+const SUMMARY_ROLLUP: &str = concat!(
+    "
 INSERT INTO {db}.{table} (project_id, {col}, visitors, new_visitors, returning_visitors, sessions,
     page_views, bounces, bounce_rate, session_ms_total, avg_session_seconds, engaged_ms_total,
     avg_engaged_seconds, searches, zero_result_searches, orders, revenue, buyers, conversion_rate,
@@ -208,26 +221,9 @@ v AS (
     WHERE {filter_day}
     GROUP BY project_id, p
 ),
-t AS (
-    SELECT project_id, p,
-           countIf(k = 'opened') AS opened,
-           countIf(k = 'resolved') AS resolved,
-           quantileExactIfOrNull(0.5)(x, k = 'first_response') AS median_response,
-           quantileExactIfOrNull(0.5)(x, k = 'resolved') AS median_resolution,
-           avgIfOrNull(x, k = 'rated') AS csat,
-           countIf(k = 'rated') AS ratings
-    FROM (
-        SELECT project_id, e.1 AS k, {period_ticket} AS p, e.3 AS x
-        FROM {db}.tickets
-        ARRAY JOIN [('opened', opened_at, toFloat64(0)),
-                    ('first_response', first_response_at, toFloat64(response_seconds)),
-                    ('resolved', resolved_at, toFloat64(resolution_seconds)),
-                    ('rated', rated_at, toFloat64(csat))] AS e
-        WHERE e.2 IS NOT NULL AND {filter_ticket}
-    )
-    GROUP BY project_id, p
-)
-SELECT d.project_id, d.p, v.n_visitors, v.n_new, v.n_visitors - v.n_new,
+",
+    tickets_cte!(),
+    "SELECT d.project_id, d.p, v.n_visitors, v.n_new, v.n_visitors - v.n_new,
        d.sessions, d.pv, d.bounces, if(d.sessions = 0, 0, d.bounces / d.sessions),
        d.session_ms, if(d.sessions = 0, 0, d.session_ms / d.sessions / 1000),
        d.engaged_ms, if(d.sessions = 0, 0, d.engaged_ms / d.sessions / 1000),
@@ -237,7 +233,8 @@ SELECT d.project_id, d.p, v.n_visitors, v.n_new, v.n_visitors - v.n_new,
        fromUnixTimestamp64Milli({now:Int64}, 'UTC')
 FROM d
 LEFT JOIN v ON v.project_id = d.project_id AND v.p = d.p
-LEFT JOIN t ON t.project_id = d.project_id AND t.p = d.p";
+LEFT JOIN t ON t.project_id = d.project_id AND t.p = d.p"
+);
 
 const PAGES_ROLLUP: &str = "
 INSERT INTO {db}.{table} (project_id, {col}, path, views, visitors, entries, exits, engaged_ms, leaves, avg_engaged_seconds)
