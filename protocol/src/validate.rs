@@ -154,7 +154,8 @@ fn check_id(
     Ok(())
 }
 
-/// A UUID in its canonical hyphenated text form (any version, either case).
+/// A UUID in its canonical hyphenated text form (any version, either case), other than the
+/// nil UUID: every event sending it would collapse into one row under `ReplacingMergeTree`.
 fn is_uuid(text: &str) -> bool {
     let bytes = text.as_bytes();
     bytes.len() == 36
@@ -162,6 +163,7 @@ fn is_uuid(text: &str) -> bool {
             8 | 13 | 18 | 23 => *b == b'-',
             _ => b.is_ascii_hexdigit(),
         })
+        && bytes.iter().any(|b| !matches!(b, b'0' | b'-'))
 }
 
 fn truncate_strings(event: &mut JsonEvent, max: usize) -> bool {
@@ -327,6 +329,10 @@ mod tests {
             ),
             (
                 |e| e.event_id = "0b6a3c4e-8f7d-4a51-9d0e-3f1c2b4a5d6".into(),
+                Err("invalid_event_id"),
+            ),
+            (
+                |e| e.event_id = "00000000-0000-0000-0000-000000000000".into(),
                 Err("invalid_event_id"),
             ),
             (
