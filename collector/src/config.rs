@@ -22,7 +22,8 @@ TOML file (unknown fields are errors; example: collector/spoor.example.toml):
                segment_bytes (64 MiB)
   [writer]     max_rows (20000), max_bytes (32 MiB), max_wait_ms (1000): when an insert closes;
                retry_initial_ms (100), retry_max_ms (10000): jittered backoff;
-               memory_queue_records (512): decoded requests held for the writer
+               memory_queue_bytes (256 MiB): decoded requests held in memory for the writer
+               (past it the writer reads them back from the spool and decodes them again)
   [http]       retry_after_secs (5); shutdown_grace_secs (30): time to drain on SIGTERM
   [limits]     max_body_bytes (1 MiB), max_decompressed_bytes (8 MiB), max_events_per_batch (500),
                max_event_bytes (32 KiB), max_string_bytes (4096, longer is truncated + flagged),
@@ -143,7 +144,7 @@ pub struct WriterFile {
     pub max_wait_ms: Option<u64>,
     pub retry_initial_ms: Option<u64>,
     pub retry_max_ms: Option<u64>,
-    pub memory_queue_records: Option<usize>,
+    pub memory_queue_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -256,7 +257,7 @@ pub struct WriterConfig {
     pub max_wait: Duration,
     pub retry_initial: Duration,
     pub retry_max: Duration,
-    pub memory_queue_records: usize,
+    pub memory_queue_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -328,7 +329,7 @@ impl Default for WriterConfig {
             max_wait: Duration::from_millis(1000),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(10),
-            memory_queue_records: 512,
+            memory_queue_bytes: 256 << 20,
         }
     }
 }
@@ -403,10 +404,7 @@ impl Config {
                 .retry_max_ms
                 .map(Duration::from_millis)
                 .unwrap_or(d.retry_max),
-            memory_queue_records: w
-                .memory_queue_records
-                .unwrap_or(d.memory_queue_records)
-                .max(1),
+            memory_queue_bytes: w.memory_queue_bytes.unwrap_or(d.memory_queue_bytes),
         };
 
         let limits = file.limits;

@@ -128,6 +128,12 @@ pub struct Ingested {
     pub approx_bytes: usize,
 }
 
+impl crate::spool::Weigh for Ingested {
+    fn weight(&self) -> usize {
+        self.approx_bytes + std::mem::size_of::<Self>()
+    }
+}
+
 impl Ingested {
     /// The rejections as the HTTP response lists them.
     pub fn response_rejections(&self) -> Vec<RejectedEvent> {

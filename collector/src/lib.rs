@@ -101,7 +101,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         &config.spool.dir,
         config.spool.segment_bytes,
         config.spool.high_water_bytes,
-        config.writer.memory_queue_records,
+        config.writer.memory_queue_bytes,
     )
     .with_context(|| format!("opening the spool in {}", config.spool.dir.display()))?;
     let metrics = Arc::new(metrics::Metrics::new());

@@ -72,6 +72,9 @@ pub async fn insert<T: RowOwned + RowWrite>(
             // turns async_insert on by default since 26.3; its ack would come before that.)
             .with_setting("async_insert", "0")
             .with_setting("insert_deduplicate", "1")
+            // Duplicates within one block are collapsed by ReplacingMergeTree at merge time and
+            // by FINAL at read time; collapsing them at insert too doubles the insert's cost.
+            .with_setting("optimize_on_insert", "0")
             .with_setting("insert_deduplication_token", token);
         for (i, row) in rows.iter().enumerate() {
             insert.write(row).await?;

@@ -25,7 +25,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -250,6 +250,52 @@ pub struct Appended<T> {
     pub value: T,
 }
 
+/// Roughly how many bytes of memory a value holds: what the memory queue is bounded by.
+pub trait Weigh {
+    fn weight(&self) -> usize;
+}
+
+/// The writer's end of the memory queue: durable records in order, bounded by the total
+/// [`Weigh::weight`] waiting in it. When a record would pass the bound it is not queued;
+/// the writer then reads it from disk (and decodes it again).
+#[derive(Debug)]
+pub struct MemoryQueue<T> {
+    rx: mpsc::UnboundedReceiver<Appended<T>>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl<T: Weigh> MemoryQueue<T> {
+    pub fn try_recv(&mut self) -> Option<Appended<T>> {
+        let got = self.rx.try_recv().ok()?;
+        self.queued.fetch_sub(got.value.weight(), Ordering::SeqCst);
+        Some(got)
+    }
+
+    pub async fn recv(&mut self) -> Option<Appended<T>> {
+        let got = self.rx.recv().await?;
+        self.queued.fetch_sub(got.value.weight(), Ordering::SeqCst);
+        Some(got)
+    }
+}
+
+/// The appender's end of the memory queue.
+struct MemorySender<T> {
+    tx: mpsc::UnboundedSender<Appended<T>>,
+    queued: Arc<AtomicUsize>,
+    max_bytes: usize,
+}
+
+impl<T: Weigh> MemorySender<T> {
+    /// Queues the record unless that would pass the bound (or the writer is gone).
+    fn offer(&self, appended: Appended<T>) {
+        let weight = appended.value.weight();
+        let before = self.queued.fetch_add(weight, Ordering::SeqCst);
+        if before.saturating_add(weight) > self.max_bytes || self.tx.send(appended).is_err() {
+            self.queued.fetch_sub(weight, Ordering::SeqCst);
+        }
+    }
+}
+
 enum Op<T> {
     Append {
         payload: Vec<u8>,
@@ -286,19 +332,20 @@ pub struct Opened<T> {
     pub spool: Spool<T>,
     /// Durable records in order, right after their sync; a full queue drops (the writer
     /// then reads them from disk).
-    pub appended: mpsc::Receiver<Appended<T>>,
+    pub appended: MemoryQueue<T>,
     pub recovered: Recovered,
     /// The appender thread; it ends when every `Spool` handle is dropped.
     pub thread: std::thread::JoinHandle<()>,
 }
 
-impl<T: Send + 'static> Spool<T> {
+impl<T: Weigh + Send + 'static> Spool<T> {
     /// Opens (or creates) the spool in `dir`, scans it, and starts the appender thread.
+    /// `memory_queue_bytes` bounds the decoded records held for the writer.
     pub fn open(
         dir: &Path,
         segment_bytes: u64,
         high_water_bytes: u64,
-        memory_queue: usize,
+        memory_queue_bytes: usize,
     ) -> io::Result<Opened<T>> {
         fs::create_dir_all(dir)?;
         let lock = OpenOptions::new()
@@ -329,7 +376,8 @@ impl<T: Send + 'static> Spool<T> {
             appended: Notify::new(),
         });
         let (ops_tx, ops_rx) = mpsc::channel(4096);
-        let (out_tx, out_rx) = mpsc::channel(memory_queue.max(1));
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let mut appender = Appender {
             dir: dir.to_owned(),
             segment_bytes,
@@ -338,7 +386,11 @@ impl<T: Send + 'static> Spool<T> {
             committed: recovered.committed,
             closed: recovered.segments.iter().cloned().collect(),
             current: None,
-            out: out_tx,
+            out: MemorySender {
+                tx: out_tx,
+                queued: queued.clone(),
+                max_bytes: memory_queue_bytes,
+            },
             _lock: lock,
         };
         appender.delete_committed();
@@ -351,7 +403,7 @@ impl<T: Send + 'static> Spool<T> {
                 ops: ops_tx,
                 shared,
             },
-            appended: out_rx,
+            appended: MemoryQueue { rx: out_rx, queued },
             recovered,
             thread,
         })
@@ -426,11 +478,11 @@ struct Appender<T> {
     committed: u64,
     closed: VecDeque<(PathBuf, u64)>,
     current: Option<Segment>,
-    out: mpsc::Sender<Appended<T>>,
+    out: MemorySender<T>,
     _lock: File,
 }
 
-impl<T> Appender<T> {
+impl<T: Weigh> Appender<T> {
     fn start_segment(&mut self) -> io::Result<()> {
         if let Some(old) = self.current.take() {
             self.closed.push_back((old.path, old.max_ref));
@@ -539,7 +591,7 @@ impl<T> Appender<T> {
         for (seq, size, value, reply) in appended {
             added += size;
             // Hand the decoded rows to the writer; if its queue is full it reads the disk.
-            let _ = self.out.try_send(Appended { seq, size, value });
+            self.out.offer(Appended { seq, size, value });
             replies.push((seq, reply));
         }
         self.shared.pending_bytes.fetch_add(added, Ordering::SeqCst);
@@ -675,8 +727,14 @@ impl DiskReader {
 mod tests {
     use super::*;
 
+    impl Weigh for u32 {
+        fn weight(&self) -> usize {
+            4
+        }
+    }
+
     fn open(dir: &Path) -> Opened<u32> {
-        Spool::<u32>::open(dir, 4096, 1 << 30, 16).unwrap()
+        Spool::<u32>::open(dir, 4096, 1 << 30, 1 << 20).unwrap()
     }
 
     #[test]
@@ -755,7 +813,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let opened = open(dir.path());
         opened.spool.append(b"one".to_vec(), 1).await.unwrap();
-        assert!(Spool::<u32>::open(dir.path(), 4096, 1 << 30, 16).is_err());
+        assert!(Spool::<u32>::open(dir.path(), 4096, 1 << 30, 1 << 20).is_err());
         drop(opened.spool);
         opened.thread.join().unwrap();
         // A crash mid-write leaves half a frame at the end of the segment.
@@ -776,12 +834,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn full_memory_queue_drops_to_disk_only() {
         let dir = tempfile::tempdir().unwrap();
-        let mut opened = Spool::<u32>::open(dir.path(), 1 << 20, 1 << 30, 2).unwrap();
+        // Room for two 4-byte values.
+        let mut opened = Spool::<u32>::open(dir.path(), 1 << 20, 1 << 30, 8).unwrap();
         for i in 0..5u32 {
             opened.spool.append(vec![1; 10], i).await.unwrap();
         }
         let mut seen = Vec::new();
-        while let Ok(a) = opened.appended.try_recv() {
+        while let Some(a) = opened.appended.try_recv() {
             seen.push(a.seq);
         }
         assert_eq!(seen, vec![1, 2]);
@@ -791,5 +850,8 @@ mod tests {
             opened.spool.shared.pending_records.load(Ordering::SeqCst),
             5
         );
+        // Taking them out makes room again.
+        opened.spool.append(vec![1; 10], 5).await.unwrap();
+        assert_eq!(opened.appended.try_recv().map(|a| a.seq), Some(6));
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use spoor_protocol::Limits;
 use spoor_schema::{EventRow, RejectedRow};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::{EnrichConfig, WriterConfig};
@@ -28,7 +28,7 @@ use crate::ingest::{
 };
 use crate::metrics::{Metrics, TableLabels};
 use crate::sink::{self, InsertError};
-use crate::spool::{Appended, DiskReader, Recovered, Spool};
+use crate::spool::{Appended, DiskReader, MemoryQueue, Recovered, Spool};
 
 /// Longest time one INSERT may take before it counts as failed (and is retried).
 const INSERT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -41,7 +41,7 @@ pub type ShutdownSignal = watch::Receiver<Option<Instant>>;
 
 pub struct Writer {
     pub spool: Spool<Ingested>,
-    pub appended: mpsc::Receiver<Appended<Ingested>>,
+    pub appended: MemoryQueue<Ingested>,
     pub client: clickhouse::Client,
     pub config: WriterConfig,
     pub limits: Limits,
@@ -202,7 +202,7 @@ impl Run {
     async fn load(&mut self, batch: &mut Batch, upto: u64) {
         let disk_to = loop {
             if self.head.is_none() {
-                self.head = self.w.appended.try_recv().ok();
+                self.head = self.w.appended.try_recv();
             }
             match &self.head {
                 Some(h) if h.seq < self.next_seq => self.head = None,

@@ -102,6 +102,13 @@ const SEGMENTS: &[&str] = &[
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // `SPOOR_LOG=spoor_segmenter=debug` times every statement of a run.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("SPOOR_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match bench(&args).await {
         Ok(within_budget) => {
             if within_budget {
