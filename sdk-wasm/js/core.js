@@ -1,9 +1,133 @@
 // Spoor SDK, JS side — shared by the script-tag loader (spoor.js) and the ESM entry
-// (spoor.mjs); the build concatenates it with wasm-bindgen's glue and minifies it. It does
-// only what wasm cannot do cheaply: DOM listeners that call into wasm, reading the page and
-// storage, describing clicked elements in one crossing, the timer, gzip and transport.
+// (spoor.mjs); the build concatenates it with js/loader.js or js/esm.js and minifies it. It
+// does only what wasm cannot do cheaply: DOM listeners that call into wasm, reading the page
+// and storage, describing clicked elements in one crossing, the timer, gzip and transport.
 // Every decision (what to capture, sessions, queue, retries, consent) is made in Rust
 // (src/tracker.rs). Nothing here may throw into the host page: every entry is wrapped.
+
+// Loads the wasm (streaming compile, else from its bytes) → Promise<start(lines, host)>,
+// where start returns the running SDK (the wasm `Spoor` object's methods) or undefined.
+// This is wasm-bindgen's glue written by hand for the few signatures of src/sdk.rs — its
+// generated glue (class wrappers, loaders for every input kind, TextEncoder fallbacks) was
+// 2.2 KB of the 4.8 KB gzipped spoor.js. It speaks wasm-bindgen 0.2.130's ABI: strings go
+// in as (pointer, length) allocated with __wbindgen_malloc, come back as (pointer, length)
+// at a return pointer or as a pointer (0: None) and length; byte slices are views of the
+// wasm memory; JS values (host, elements, bytes) pass as externrefs. Imports are found by
+// name without wasm-bindgen's hash suffix; sdk-wasm/build checks that every import of the
+// built wasm has a handler here and that the externref table setup is still this one.
+function spoorWasm(url) {
+  var X, L, te = new TextEncoder(), td = new TextDecoder('utf-8', { ignoreBOM: true }), W = WebAssembly, F;
+
+  function mem() {
+    return new Uint8Array(X.memory.buffer);
+  }
+
+  function bytes(p, l) {
+    return mem().subarray(p >>>= 0, p + l);
+  }
+
+  function str(p, l) {
+    return td.decode(bytes(p, l));
+  }
+
+  // A string into wasm memory; its length in L.
+  function pass(s) {
+    var b = te.encode(s), p = X.__wbindgen_malloc(L = b.length, 1) >>> 0;
+    mem().set(b, p);
+    return p;
+  }
+
+  // A string (or undefined: None) returned through the return pointer r.
+  function ret(r, s) {
+    var p = s == null ? 0 : pass(s), v = new DataView(X.memory.buffer);
+    v.setInt32(r, p, 1);
+    v.setInt32(r + 4, L, 1);
+  }
+
+  F = {
+    __wbindgen_throw: function (p, l) {
+      throw Error(str(p, l));
+    },
+    __wbindgen_init_externref_table: function () {
+      var t = X.__wbindgen_externrefs;
+      t.set(0, undefined);
+      t.set(1024, undefined);
+      t.set(1025, null);
+      t.set(1026, true);
+      t.set(1027, false);
+    },
+    now: function (h) {
+      return h.now();
+    },
+    random: function (h, p, l) {
+      h.random(bytes(p, l));
+    },
+    page: function (r, h) {
+      ret(r, h.page());
+    },
+    store: function (r, h, op, area, kp, kl, vp, vl) {
+      ret(r, h.store(op, area, str(kp, kl), str(vp, vl)));
+    },
+    send: function (h, id, up, ul, ap, al, ev, bp, bl, beacon) {
+      return h.send(id >>> 0, str(up, ul), bytes(ap, al), ev, bytes(bp, bl), beacon != 0);
+    },
+    gzip: function (h, id, p, l) {
+      h.gzip(id >>> 0, str(p, l));
+    },
+    timer: function (h, ms) {
+      h.timer(ms);
+    },
+    describe: function (r, h, el, sp, sl, ap, al) {
+      ret(r, h.describe(el, str(sp, sl), str(ap, al)));
+    },
+    form: function (r, h, f, i) {
+      ret(r, h.form(f, i));
+    },
+    log: function (h, p, l) {
+      h.log(str(p, l));
+    }
+  };
+  var imports = {
+    './spoor_bg.js': new Proxy({}, {
+      get: function (_, name) {
+        return F[name.replace(/^__wbg_|_[\da-f]{16}$/g, '')];
+      }
+    })
+  };
+
+  return fetch(url).then(function (r) {
+    function compile() {
+      return r.arrayBuffer().then(function (b) {
+        return W.instantiate(b, imports);
+      });
+    }
+    // Streaming needs `application/wasm`; anything else is compiled from the bytes.
+    return W.instantiateStreaming ? W.instantiateStreaming(r.clone(), imports).catch(compile) : compile();
+  }).then(function (w) {
+    X = w.instance.exports;
+    X.__wbindgen_start();
+    return function (lines, host) {
+      var p = X.spoor_start(pass(lines), L, host);
+      return p ? {
+        text: function (kind, a, b) {
+          X.spoor_text(p, kind, pass(a), L, pass(b || ''), L);
+        },
+        element: function (kind, el) {
+          X.spoor_element(p, kind, el);
+        },
+        signal: function (kind, arg) {
+          X.spoor_signal(p, kind, arg);
+        },
+        compressed: function (id, b, len) {
+          X.spoor_compressed(p, id, b, len);
+        },
+        sent: function (id, status, ms, rejected) {
+          X.spoor_sent(p, id, status, ms, pass(rejected), L);
+        }
+      } : undefined;
+    };
+  });
+}
 
 // The host object the wasm talks to (src/sdk.rs `Host`). `host.sdk` is the running SDK
 // (the wasm `Spoor` object); its callbacks (signal, compressed, sent) are called by name.
@@ -148,9 +272,8 @@ function spoorHost() {
   };
 }
 
-// spoorCore(W, load) → boot(lines, wasmUrl, queue) → Promise<api>. load(url) instantiates
-// the wasm, after which W.Spoor is the exported class.
-function spoorCore(W, load) {
+// spoorCore() → boot(lines, wasmUrl, queue) → Promise<api>.
+function spoorCore() {
   var d = document, w = window, n = navigator, api = {}, host = spoorHost(), call = host.call;
 
   function on(target, types, f, opt) {
@@ -265,8 +388,8 @@ function spoorCore(W, load) {
       '\ndnt=' + (n.doNotTrack == '1' || w.doNotTrack == '1') +
       '\ngpc=' + (n.globalPrivacyControl === true) +
       '\nvisible=' + (d.visibilityState != 'hidden');
-    return load({ module_or_path: wasmUrl }).then(function () {
-      if (host.sdk = W.Spoor.start(lines, host)) {
+    return spoorWasm(wasmUrl).then(function (start) {
+      if (host.sdk = start(lines, host)) {
         wire();
         scroll();
         queue.splice(0).forEach(function (a) {

@@ -1,4 +1,4 @@
-// ESM entry (spoor.mjs = import of the web-target glue + core.js + this). Typed in spoor.d.ts.
+// ESM entry (spoor.mjs = core.js + this). Typed in spoor.d.ts.
 // Calls made before init() has finished are queued and replayed; nothing here throws.
 var real, started, queue = [];
 
@@ -24,7 +24,7 @@ export function init(options) {
       var o = {}, k, url;
       for (k in options) if (k != 'wasmUrl') o[k] = options[k];
       url = options.wasmUrl || new URL('spoor_bg.wasm', import.meta.url).href;
-      ok(spoorCore(W, load)(spoorLines(o), url, queue));
+      ok(spoorCore()(spoorLines(o), url, queue));
     }).then(function (api) {
       real = api;
       return true;

@@ -1,4 +1,4 @@
-// Script-tag entry (spoor.js = this IIFE around wasm-bindgen's no-modules glue + core.js).
+// Script-tag entry (spoor.js = core.js and this in one IIFE).
 // <script async src="…/spoor.js" data-key="pk_…" data-host="https://collector…"></script>
 // Calls made before the wasm is ready — window.spoor('track', …) through the stub
 //   window.spoor = window.spoor || function () { (spoor.q = spoor.q || []).push(arguments) }
@@ -10,7 +10,7 @@ try {
     };
     stub.q = q;
     w.spoor = stub;
-    spoorCore(wasm_bindgen, wasm_bindgen)(spoorLines(s.dataset), new URL('spoor_bg.wasm', s.src).href, q)
+    spoorCore()(spoorLines(s.dataset), new URL('spoor_bg.wasm', s.src).href, q)
       .then(function (api) {
         var f = function (c) {
           try {

@@ -1,6 +1,11 @@
 //! The wasm edge: the real [`Platform`] over the JS host object (`spoorHost` in
 //! js/core.js) and the object the JS side drives ([`Spoor`]).
 //!
+//! The shipped JS does not use wasm-bindgen's generated glue: `spoorWasm` in js/core.js
+//! implements these imports and exports by hand (wasm-bindgen 0.2.130's ABI). Changing a
+//! signature here means changing it there; `sdk-wasm/build` fails when an import has no
+//! handler of the same arity (`spoor-sdk-tools check-glue`).
+//!
 //! The tracker lives in a wasm-bindgen object the JS side holds, not in a global: without
 //! `std` there is no `thread_local!`, and a `static` with interior mutability would need
 //! `unsafe`. wasm-bindgen checks each call's borrow (a nested call, which the JS side never
@@ -190,14 +195,16 @@ impl Spoor {
     }
 
     /// The calls with text: 0 `track(a, b = properties JSON)`, 1 `identify(a, b = traits
-    /// JSON)`, 2 `search(a, b = results count)`. One export for three (each export costs
-    /// glue on both sides).
-    pub fn text(&mut self, kind: u32, a: &str, b: Option<String>) {
+    /// JSON)`, 2 `search(a, b = results count)`; `b` empty: none. One export for three (each
+    /// export costs glue on both sides); `&str` rather than `Option<String>`, whose
+    /// conversion from the ABI costs more wasm.
+    pub fn text(&mut self, kind: u32, a: &str, b: &str) {
         let t = &mut self.0;
+        let b = (!b.is_empty()).then_some(b);
         match kind {
-            0 => t.track(a, b),
-            1 => t.identify(a, b),
-            _ => t.search(a, b.and_then(|n| int(&n)).map(|n| n as u32)),
+            0 => t.track(a, b.map(String::from)),
+            1 => t.identify(a, b.map(String::from)),
+            _ => t.search(a, b.and_then(int).map(|n| n as u32)),
         }
     }
 

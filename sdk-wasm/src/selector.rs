@@ -8,7 +8,7 @@
 
 use alloc::string::String;
 
-use crate::text::{in_list, pieces, runs};
+use crate::text::{Keep, in_list, pieces, runs};
 
 /// One element on the path from the clicked element up to `<body>`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,9 +64,9 @@ fn ident_ok(s: &str) -> bool {
 /// Ids and classes that look machine-made: a run of 3+ digits, or a segment mixing
 /// letters and digits (`css-1x9f2a`, `sc-bdVaJa3`), or a framework prefix.
 pub fn looks_generated(s: &str) -> bool {
-    runs(s, |b| b.is_ascii_digit()).any(|r| r.len() >= 3)
+    runs(s, Keep::Digit).any(|r| r.len() >= 3)
         || pieces("css- sc- ember jsx- svelte- ng-", b' ').any(|p| s.starts_with(p))
-        || runs(s, |b| b != b'-' && b != b'_').any(|seg| {
+        || runs(s, Keep::NoDash).any(|seg| {
             seg.len() >= 5
                 && seg.bytes().any(|c| c.is_ascii_digit())
                 && seg.bytes().any(|c| c.is_ascii_alphabetic())
@@ -106,7 +106,7 @@ fn push_segment(out: &mut String, node: &Node<'_>) {
         }
         out.push_str("\"]");
     } else {
-        let classes = runs(node.class, |b| !b.is_ascii_whitespace()).filter(|c| stable_class(c));
+        let classes = runs(node.class, Keep::NoSpace).filter(|c| stable_class(c));
         for c in classes.take(MAX_CLASSES) {
             out.push('.');
             out.push_str(c);

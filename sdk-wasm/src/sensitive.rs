@@ -1,7 +1,7 @@
 //! Refusing to capture what may be private: password/hidden fields, fields named like
 //! card numbers, security codes or national ids, and text that looks like such a number.
 
-use crate::text::{contains_ci, in_list, pieces, runs};
+use crate::text::{Keep, contains_ci, in_list, pieces, runs};
 
 /// Substrings (of a name, `id`, `autocomplete` or class, any case) that mark a field as
 /// sensitive.
@@ -17,7 +17,7 @@ const SENSITIVE_WORDS: &str = "cc pin exp cvn sin nin bsn tin";
 pub fn is_sensitive_name(s: &str) -> bool {
     !s.is_empty()
         && (pieces(SENSITIVE_PARTS, b' ').any(|p| contains_ci(s, p))
-            || runs(s, |b| b.is_ascii_alphanumeric()).any(|w| in_list(SENSITIVE_WORDS, w)))
+            || runs(s, Keep::Alnum).any(|w| in_list(SENSITIVE_WORDS, w)))
 }
 
 /// Text that looks like a payment card number (13–19 digits with optional spaces/dashes)
@@ -42,7 +42,7 @@ pub fn looks_like_number_secret(text: &str) -> bool {
 
 /// A `ddd-dd-dddd` group among the digit-and-dash runs of `text`.
 fn is_ssn(text: &str) -> bool {
-    runs(text, |b| b.is_ascii_digit() || b == b'-').any(|w| {
+    runs(text, Keep::DigitDash).any(|w| {
         let mut lens = pieces(w, b'-').map(str::len);
         (lens.next(), lens.next(), lens.next(), lens.next()) == (Some(3), Some(2), Some(4), None)
     })

@@ -3,16 +3,37 @@
 //! wasm; these do what the SDK needs with one small loop each, and never panic. Separators
 //! are ASCII bytes, so every cut falls on a character boundary.
 
+/// Where the first `sep` is. A plain loop: `Iterator::position` is a `try_fold` that
+/// opt-level "z" keeps out of line, with the iterator's state in memory (measured: each
+/// such search costs about twice the bytes).
+fn find(s: &str, sep: u8) -> Option<usize> {
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if b == sep {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// `s` without the byte at `i` (an ASCII separator): the text before and after it.
+fn around(s: &str, i: usize) -> Option<(&str, &str)> {
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 /// The text before and after the first `sep`.
 pub fn cut(s: &str, sep: u8) -> Option<(&str, &str)> {
-    let i = s.bytes().position(|b| b == sep)?;
-    Some((s.get(..i)?, s.get(i + 1..)?))
+    around(s, find(s, sep)?)
 }
 
 /// The text before and after the last `sep`.
 pub fn rcut(s: &str, sep: u8) -> Option<(&str, &str)> {
-    let i = s.bytes().rposition(|b| b == sep)?;
-    Some((s.get(..i)?, s.get(i + 1..)?))
+    let mut i = s.len();
+    loop {
+        i = i.checked_sub(1)?;
+        if s.as_bytes().get(i) == Some(&sep) {
+            return around(s, i);
+        }
+    }
 }
 
 /// `s` cut at the first `sep`; all of `s` and `""` when there is none.
@@ -44,37 +65,76 @@ impl<'a> Iterator for Pieces<'a> {
     }
 }
 
-/// The maximal non-empty runs of bytes of `s` for which `keep` holds (`keep` must hold
-/// for ASCII bytes only, so that runs are whole characters).
-pub fn runs(s: &str, keep: fn(u8) -> bool) -> Runs<'_> {
+/// Which bytes a [`runs`] run keeps. A code rather than a `fn(u8) -> bool`: a function
+/// pointer is an indirect call, and one `call_indirect` keeps wasm's function table —
+/// and through it `core::fmt` (referenced by `alloc`'s out-of-memory handler) — alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// ASCII letters and digits.
+    Alnum,
+    /// ASCII digits.
+    Digit,
+    /// ASCII digits and `-`.
+    DigitDash,
+    /// Anything but `-` and `_`.
+    NoDash,
+    /// Anything but ASCII whitespace.
+    NoSpace,
+}
+
+impl Keep {
+    fn keeps(self, b: u8) -> bool {
+        match self {
+            Keep::Alnum => b.is_ascii_alphanumeric(),
+            Keep::Digit => b.is_ascii_digit(),
+            Keep::DigitDash => b.is_ascii_digit() || b == b'-',
+            Keep::NoDash => b != b'-' && b != b'_',
+            Keep::NoSpace => !b.is_ascii_whitespace(),
+        }
+    }
+}
+
+/// The maximal non-empty runs of bytes of `s` that `keep` keeps (every class answers the
+/// same for all non-ASCII bytes, so that runs are whole characters).
+pub fn runs(s: &str, keep: Keep) -> Runs<'_> {
     Runs { rest: s, keep }
 }
 
 pub struct Runs<'a> {
     rest: &'a str,
-    keep: fn(u8) -> bool,
+    keep: Keep,
 }
 
 impl<'a> Iterator for Runs<'a> {
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
-        let keep = self.keep;
-        let start = self.rest.bytes().position(keep)?;
-        let rest = self.rest.get(start..)?;
-        let end = rest.bytes().position(|b| !keep(b)).unwrap_or(rest.len());
-        self.rest = rest.get(end..)?;
-        rest.get(..end)
+        let (keep, b) = (self.keep, self.rest.as_bytes());
+        let mut start = 0;
+        while !keep.keeps(*b.get(start)?) {
+            start += 1;
+        }
+        let mut end = start;
+        while b.get(end).is_some_and(|&c| keep.keeps(c)) {
+            end += 1;
+        }
+        let run = self.rest.get(start..end)?;
+        self.rest = self.rest.get(end..)?;
+        Some(run)
     }
 }
 
 /// Whether `needle` occurs in `hay`, ignoring ASCII case.
 pub fn contains_ci(hay: &str, needle: &str) -> bool {
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    (0..=h.len().saturating_sub(n.len())).any(|i| {
-        h.get(i..i + n.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(n))
-    })
+    let mut i = 0;
+    while let Some(w) = h.get(i..i + n.len()) {
+        if w.eq_ignore_ascii_case(n) {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Whether `word` is one of the space-separated words of `list`, ignoring ASCII case.
@@ -88,11 +148,16 @@ pub fn int(s: &str) -> Option<u64> {
     if s.is_empty() {
         return None;
     }
-    s.bytes().try_fold(0u64, |n, b| {
+    let mut n = 0u64;
+    for &b in s.as_bytes() {
         let d = b.wrapping_sub(b'0');
-        (d < 10).then_some(())?;
-        n.checked_mul(10)?.checked_add(u64::from(d))
-    })
+        // No `checked_mul`: on wasm32 it is a 128-bit multiplication (`__multi3`).
+        if d > 9 || n > (u64::MAX - u64::from(d)) / 10 {
+            return None;
+        }
+        n = n * 10 + u64::from(d);
+    }
+    Some(n)
 }
 
 #[cfg(test)]
@@ -113,9 +178,9 @@ mod tests {
 
     #[test]
     fn byte_runs() {
-        let v: Vec<&str> = runs("ab-12 é_x9", |b| b.is_ascii_alphanumeric()).collect();
+        let v: Vec<&str> = runs("ab-12 é_x9", Keep::Alnum).collect();
         assert_eq!(v, ["ab", "12", "x9"]);
-        assert_eq!(runs("--", |b| b.is_ascii_digit()).next(), None);
+        assert_eq!(runs("--", Keep::Digit).next(), None);
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //!
 //! ```text
 //! spoor-sdk-tools fix-table-export FILE.wasm   point wasm-bindgen's externref table export back
+//! spoor-sdk-tools prune FILE.wasm [--drop-export NAME]…
+//!                                              remove the element section and exports (wasm.rs)
 //! spoor-sdk-tools minify [--module] IN OUT     minify JS (oxc: compress + mangle)
+//! spoor-sdk-tools check-glue GENERATED.js CORE.js
+//!                                              js/core.js's glue handles the wasm's imports
 //! ```
 
 use std::path::PathBuf;
@@ -10,6 +14,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod glue;
 mod minify;
 mod wasm;
 
@@ -31,6 +36,19 @@ enum Command {
         #[arg(long, default_value = "__wbindgen_externrefs")]
         export: String,
     },
+    /// Removes, in place, the element section (the funcref table's entries: all it holds is
+    /// `core::fmt`, referenced by `alloc`'s out-of-memory message; `sdk-wasm/build` checks
+    /// after `wasm-opt` that no `call_indirect` is left) and the exports named.
+    Prune {
+        file: PathBuf,
+        /// An export the JS glue does not use (repeatable).
+        #[arg(long = "drop-export")]
+        drop_exports: Vec<String>,
+    },
+    /// Checks that js/core.js's hand-written glue handles every import of the wasm (as
+    /// wasm-bindgen's generated glue for it lists them) with the same arity, and sets up the
+    /// externref table the same way.
+    CheckGlue { generated: PathBuf, core: PathBuf },
     /// Minifies a JS file (compress, mangle; `/*! … */` comments are dropped).
     Minify {
         /// Parse as an ES module (else as a classic script).
@@ -49,6 +67,20 @@ fn main() -> anyhow::Result<()> {
             let fixed = wasm::fix_table_export(&mut bytes, &export)?;
             std::fs::write(&file, &bytes)?;
             eprintln!("fix-table-export: {fixed} export(s) fixed");
+        }
+        Command::Prune { file, drop_exports } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let (out, dropped) = wasm::prune(&bytes, &drop_exports)?;
+            std::fs::write(&file, out)?;
+            eprintln!("prune: {dropped} bytes removed");
+        }
+        Command::CheckGlue { generated, core } => {
+            let read = |p: &PathBuf| {
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+            };
+            let n = glue::check(&read(&generated)?, &read(&core)?)?;
+            eprintln!("check-glue: {n} imports handled");
         }
         Command::Minify {
             module,
