@@ -171,6 +171,27 @@ impl Table {
         }
         statements
     }
+
+    /// The `DROP TABLE` statements that undo [`Table::create_statements`] (distributed table
+    /// first in cluster mode). For derived tables whose layout a migration changes.
+    pub fn drop_statements(&self, layout: &Layout) -> Vec<String> {
+        let db = &layout.database;
+        let on_cluster = layout.on_cluster();
+        let mut statements = Vec::new();
+        if layout.cluster.is_some() {
+            statements.push(format!(
+                "DROP TABLE IF EXISTS {db}.{}{on_cluster} SYNC",
+                self.name
+            ));
+            statements.push(format!(
+                "DROP TABLE IF EXISTS {db}.{}_local{on_cluster} SYNC",
+                self.name
+            ));
+        } else {
+            statements.push(format!("DROP TABLE IF EXISTS {db}.{} SYNC", self.name));
+        }
+        statements
+    }
 }
 
 fn escape(text: &str) -> String {
@@ -230,6 +251,18 @@ mod tests {
         assert_eq!(
             sql[1],
             "CREATE TABLE IF NOT EXISTS spoor.things ON CLUSTER prod AS spoor.things_local\nENGINE = Distributed(prod, spoor, things_local, cityHash64(id))"
+        );
+        // Dropped in the reverse order: the distributed table, then the replicated one.
+        assert_eq!(
+            T.drop_statements(&layout),
+            [
+                "DROP TABLE IF EXISTS spoor.things ON CLUSTER prod SYNC",
+                "DROP TABLE IF EXISTS spoor.things_local ON CLUSTER prod SYNC"
+            ]
+        );
+        assert_eq!(
+            T.drop_statements(&Layout::single("spoor")),
+            ["DROP TABLE IF EXISTS spoor.things SYNC"]
         );
     }
 

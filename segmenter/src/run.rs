@@ -107,6 +107,7 @@ struct Watermark {
     watermark_ms: i64,
     as_of_day: String,
     config: String,
+    rebuild_requested: bool,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -123,15 +124,19 @@ pub async fn run_once(db: &Db, options: &RunOptions) -> Result<RunReport, Error>
     let as_of_ms = unix_ms(options.as_of.unwrap_or(now));
     let previous: Watermark = db
         .query(&db.sql(
-            "SELECT count() AS runs, toUnixTimestamp64Milli(max(watermark)) AS watermark_ms,
-                    toString(toDate(argMax(r.as_of, r.run_id))) AS as_of_day, argMax(r.config, r.run_id) AS config
+            "SELECT countIf(r.mode != {rebuild:String}) AS runs,
+                    toUnixTimestamp64Milli(max(watermark)) AS watermark_ms,
+                    toString(toDate(argMax(r.as_of, r.run_id))) AS as_of_day, argMax(r.config, r.run_id) AS config,
+                    argMax(r.mode, r.run_id) = {rebuild:String} AS rebuild_requested
              FROM {db}.segmenter_runs AS r",
             &[],
         ))
+        .param("rebuild", spoor_schema::segmenter::REBUILD_REQUESTED)
         .fetch_one()
         .await
         .map_err(|e| Error::query("read watermark", e))?;
-    let full = options.full || previous.runs == 0;
+    // A migration that changed a derived table asks for a full rebuild.
+    let full = options.full || previous.runs == 0 || previous.rebuild_requested;
     let overlap_ms = i64::try_from(options.overlap.as_millis()).unwrap_or(i64::MAX);
     let since_ms = (!full).then(|| previous.watermark_ms.saturating_sub(overlap_ms));
     let new: NewEvents = db
@@ -246,6 +251,7 @@ pub async fn run_once(db: &Db, options: &RunOptions) -> Result<RunReport, Error>
     ctx.report_days.extend(session_days);
     ctx.report_days.sort();
     ctx.report_days.dedup();
+    build::profiles::record_touched(db, &ctx).await?;
     if rebuild_days && !full {
         let format = time::macros::format_description!("[year]-[month]-[day]");
         let moved = build::profiles::first_seen_days(db, &ctx).await?;

@@ -239,6 +239,45 @@ async fn late_events_reaggregate_their_day_and_reruns_are_idempotent() {
     }
 }
 
+/// A migration that changes a derived table (and so empties it) asks for a full rebuild: the
+/// next run is full even with no new events, and gives the tables back.
+#[tokio::test]
+async fn a_rebuild_request_makes_the_next_run_full() {
+    let db = fresh_db("rebuild").await;
+    insert(&db, &[page("2026-11-21T10:00:00Z", "a1", "s1", "/")]).await;
+    assert!(run(&db, "2026-11-21T12:00:00Z").await.full);
+    assert!(!run(&db, "2026-11-21T12:00:00Z").await.full);
+    let report = "SELECT day, visitors, page_views FROM {db}.report_daily";
+    assert_eq!(rows(&db, report).await, ["2026-11-21\t1\t1"]);
+
+    // What migration 5 does to activity_daily: dropped, created anew (empty), rebuild asked.
+    let client = db.client();
+    let activity = &spoor_schema::segmenter::ACTIVITY_DAILY;
+    for sql in activity.drop_statements(db.layout()) {
+        client.query(&sql).execute().await.unwrap();
+    }
+    for sql in activity.create_statements(db.layout(), None) {
+        client.query(&sql).execute().await.unwrap();
+    }
+    let request = spoor_schema::segmenter::request_rebuild(db.layout());
+    client.query(&request).execute().await.unwrap();
+    assert_eq!(
+        rows(&db, "SELECT count() FROM {db}.activity_daily").await,
+        ["0"]
+    );
+
+    let rebuilt = run(&db, "2026-11-21T12:00:00Z").await;
+    assert!(rebuilt.full);
+    assert_eq!(rebuilt.new_events, 1);
+    assert_eq!(
+        rows(&db, "SELECT count() FROM {db}.activity_daily").await,
+        ["1"]
+    );
+    assert_eq!(rows(&db, report).await, ["2026-11-21\t1\t1"]);
+    // Asked once: the run after is incremental again.
+    assert!(!run(&db, "2026-11-21T12:00:00Z").await.full);
+}
+
 #[tokio::test]
 async fn a_members_points_and_level_over_time() {
     let db = fresh_db("member").await;

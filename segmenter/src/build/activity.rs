@@ -57,9 +57,18 @@ pub(crate) async fn rebuild(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
         )
         .await?;
     } else {
-        let delete = db.delete_where(&ACTIVITY_DAILY, &ctx.days_filter("day"));
-        db.execute("activity: delete days", ctx.bind(db.query(&delete)))
+        // One partition per day (`toYYYYMMDD(day)`): dropping it is instant, where a DELETE
+        // of the same rows took a second on the benchmark.
+        for day in &ctx.days {
+            let partition = u64::from(day.year().unsigned_abs()) * 10_000
+                + u64::from(u8::from(day.month())) * 100
+                + u64::from(day.day());
+            db.execute(
+                "activity: drop day",
+                db.query(&db.drop_partition(&ACTIVITY_DAILY, partition)),
+            )
             .await?;
+        }
     }
     let person = person_id_sql("g.user_id", "i.user_id", "g.anonymous_id");
     let sql = db.sql(

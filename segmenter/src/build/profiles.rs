@@ -1,7 +1,7 @@
 //! `profiles_static` (first touch, signup, traits: recomputed for the people a run touched) and
 //! `profiles_dynamic` (activity, RFM, engagement, lifecycle as of the run: rebuilt every run).
 
-use spoor_schema::segmenter::{PROFILES_DYNAMIC, PROFILES_STATIC};
+use spoor_schema::segmenter::{PROFILES_DYNAMIC, PROFILES_STATIC, TOUCHED_PEOPLE};
 
 use super::RunCtx;
 use crate::config::Lifecycle;
@@ -9,8 +9,9 @@ use crate::{Db, Error};
 
 /// The people an incremental run recomputes: those with events received since the watermark
 /// (their day rows are already re-aggregated, so they carry the person id), and both sides of
-/// every identity change. Nobody else's history changed.
-const TOUCHED: &str = "
+/// every identity change. Nobody else's history changed. Written once per run into
+/// `touched_people` ([`record_touched`]); the steps read [`TOUCHED`].
+const TOUCHED_SOURCE: &str = "
     SELECT project_id, person_id FROM {db}.activity_daily
     WHERE has({days:Array(Date)}, day) AND (project_id, anonymous_id, user_id) IN (
         SELECT project_id, anonymous_id, user_id FROM {db}.events
@@ -20,9 +21,36 @@ const TOUCHED: &str = "
     UNION DISTINCT
     SELECT project_id, old_user_id FROM {db}.identity_changes WHERE run_id = {run:UInt64} AND old_user_id != ''";
 
+/// This run's touched people.
+pub(crate) const TOUCHED: &str =
+    "SELECT project_id, person_id FROM {db}.touched_people WHERE run_id = {run:UInt64}";
+
+/// Empties `touched_people`, then (incremental runs) fills it with this run's touched people.
+/// Runs after `activity_daily` is re-aggregated.
+pub(crate) async fn record_touched(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
+    db.execute(
+        "touched people: truncate",
+        db.query(&db.truncate(&TOUCHED_PEOPLE)),
+    )
+    .await?;
+    if ctx.is_full() {
+        return Ok(());
+    }
+    let sql = db.sql(
+        "INSERT INTO {db}.touched_people (run_id, project_id, person_id)
+         SELECT {run:UInt64}, project_id, person_id FROM ({source})",
+        &[("source", &db.sql(TOUCHED_SOURCE, &[]))],
+    );
+    db.execute("touched people", ctx.bind(db.query(&sql))).await
+}
+
 const MEMBER_EVENTS: &str =
     "('member_signup', 'member_signin', 'points_earned', 'points_redeemed', 'level_changed')";
 
+/// `mem` and `tr` read `events` without FINAL: their aggregates (min, max, argMin, argMax,
+/// `countIf(…) > 0`) give the same answer whether or not a retried copy of an event is still
+/// there (copies share event_id and content; only their times can differ by the retry's clock
+/// skew correction, milliseconds), and FINAL would merge the whole table's keys.
 const STATIC: &str = "
 INSERT INTO {db}.profiles_static (project_id, person_id, user_id, is_identified, anonymous_ids,
     first_seen_at, first_path, first_referrer, first_referrer_domain, first_referrer_class,
@@ -56,7 +84,7 @@ mem AS (
            if(maxIf(timestamp, name = 'level_changed') >= maxIf(timestamp, type = 'identify' AND JSONHas(traits, 'level')),
               argMaxIf(JSONExtractString(properties, 'level'), timestamp, name = 'level_changed'),
               argMaxIf(JSONExtractString(traits, 'level'), timestamp, type = 'identify' AND JSONHas(traits, 'level'))) AS m_level
-    FROM {db}.events FINAL
+    FROM {db}.events
     WHERE user_id != '' AND NOT is_bot
       AND (type = 'identify' OR (type = 'track' AND name IN {member_events}))
       AND {users}
@@ -67,7 +95,7 @@ tr AS (
            concat('{', arrayStringConcat(arrayMap(kv -> concat(toJSONString(kv.1), ':', kv.2), arraySort(groupArray((k, v)))), ','), '}') AS t_traits
     FROM (
         SELECT project_id, user_id AS person_id, kv.1 AS k, argMax(kv.2, (timestamp, event_id)) AS v
-        FROM {db}.events FINAL
+        FROM {db}.events
         ARRAY JOIN JSONExtractKeysAndValuesRaw(traits) AS kv
         WHERE type = 'identify' AND user_id != '' AND NOT is_bot AND {users}
         GROUP BY project_id, person_id, k
