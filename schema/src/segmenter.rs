@@ -102,6 +102,29 @@ pub const TOUCHED_PEOPLE: Table = Table {
     settings: &[],
 };
 
+/// A run's working sets for segments: the people whose memberships it re-evaluates
+/// (`candidate`) and, per segment, those of them the rule matches (`match`).
+pub const SEGMENT_SCRATCH: Table = Table {
+    name: "segment_scratch",
+    comment: "Spoor segmenter: working sets of the latest incremental run's segment evaluation (candidates, and each segment's matches among them). Emptied at the start of the next.",
+    columns: &[
+        col!(run_id, "UInt64", "The run"),
+        col!(kind, "LowCardinality(String)", "candidate or match"),
+        col!(
+            segment_id,
+            "String",
+            "Segment (match rows), empty for candidates"
+        ),
+        col!(project_id, "LowCardinality(String)", "Project"),
+        col!(person_id, "String", "Person"),
+    ],
+    engine: Engine::MergeTree,
+    partition_by: None,
+    order_by: "(run_id, kind, segment_id, project_id, person_id)",
+    sharding_key: "cityHash64(project_id, person_id)",
+    settings: &[],
+};
+
 /// One row per SDK session.
 pub const SESSIONS: Table = Table {
     name: "sessions",
@@ -1051,6 +1074,11 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
             all.push(request_rebuild(layout));
             all
         },
+    },
+    Migration {
+        version: 6,
+        name: "working sets of a segment evaluation, so each rule runs once per run",
+        statements: |layout| SEGMENT_SCRATCH.create_statements(layout, None),
     },
 ];
 

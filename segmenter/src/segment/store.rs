@@ -3,7 +3,9 @@
 //!
 //! Evaluation appends the new membership under the run's id, records who entered (in the new
 //! set, not the old) and who exited (in the old set, not the new), then deletes the old rows.
-//! A member who stays keeps the time they entered.
+//! A member who stays keeps the time they entered. An incremental run re-evaluates only its
+//! candidates (the people it touched): it writes them to `segment_scratch` once, runs each
+//! rule once over them into the same table, and derives the changes from those sets.
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -236,6 +238,23 @@ pub async fn refresh_dynamic(
         .fetch_all()
         .await
         .map_err(|e| Error::query("read segments", e))?;
+    db.execute(
+        "segment scratch: truncate",
+        db.query(&db.truncate(&spoor_schema::segmenter::SEGMENT_SCRATCH)),
+    )
+    .await?;
+    if let Some(candidates) = candidates {
+        let sql = db.sql(
+            "INSERT INTO {db}.segment_scratch (run_id, kind, segment_id, project_id, person_id)
+             SELECT {run:UInt64}, 'candidate', '', project_id, person_id FROM ({candidates})",
+            &[("candidates", candidates)],
+        );
+        let query = db
+            .query(&sql)
+            .param("run", run_id)
+            .param("version", crate::build::profiles::dynamic_version(run_id));
+        db.execute("segment candidates", query).await?;
+    }
     let mut done = 0;
     for segment in stored {
         let compiled = Definition::parse(&segment.definition, Format::Json).and_then(|d| {
@@ -253,10 +272,10 @@ pub async fn refresh_dynamic(
                         let source = Source::Rule(&compiled);
                         evaluate(db, &segment.segment_id, source, run_id, as_of_ms, now_ms).await?;
                     }
-                    Some(candidates) => {
+                    Some(_) => {
                         let id = &segment.segment_id;
                         let at = (run_id, as_of_ms, now_ms);
-                        evaluate_some(db, id, &compiled, candidates, at).await?;
+                        evaluate_some(db, id, &compiled, at).await?;
                     }
                 }
                 done += 1;
@@ -348,34 +367,48 @@ async fn evaluate(
     .map_err(|e| Error::query("count segment members", e))
 }
 
-const ENTERED_SOME: &str = "
-INSERT INTO {db}.segment_members (segment_id, project_id, person_id, entered_at, run_id)
-SELECT {seg:String}, n.project_id, n.person_id, fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
-FROM ({source}) AS n
-WHERE (n.project_id, n.person_id) NOT IN (
-    SELECT project_id, person_id FROM {db}.segment_members WHERE segment_id = {seg:String})";
+/// The run's candidates, as written by [`refresh_dynamic`].
+const CANDIDATES: &str = "SELECT project_id, person_id FROM {db}.segment_scratch
+    WHERE run_id = {run:UInt64} AND kind = 'candidate'";
 
+/// The segment's matches among the candidates, as written by [`evaluate_some`].
+const MATCHES: &str = "SELECT project_id, person_id FROM {db}.segment_scratch
+    WHERE run_id = {run:UInt64} AND kind = 'match' AND segment_id = {seg:String}";
+
+const MATCH_SOME: &str = "
+INSERT INTO {db}.segment_scratch (run_id, kind, segment_id, project_id, person_id)
+SELECT {run:UInt64}, 'match', {seg:String}, n.project_id, n.person_id FROM ({source}) AS n";
+
+/// Entered: matched, not a member yet. Exited: a member, a candidate, no longer matched.
 const CHANGES_SOME: &str = "
 INSERT INTO {db}.segment_changes (segment_id, project_id, person_id, change, at, run_id)
-SELECT segment_id, project_id, person_id, 'entered', fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
-FROM {db}.segment_members
-WHERE segment_id = {seg:String} AND run_id = {run:UInt64}
+SELECT {seg:String}, project_id, person_id, 'entered', fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
+FROM ({matches})
+WHERE (project_id, person_id) NOT IN (
+    SELECT project_id, person_id FROM {db}.segment_members WHERE segment_id = {seg:String})
 UNION ALL
 SELECT DISTINCT segment_id, project_id, person_id, 'exited', fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
 FROM {db}.segment_members
-WHERE segment_id = {seg:String} AND run_id != {run:UInt64}
+WHERE segment_id = {seg:String}
   AND (project_id, person_id) IN ({candidates})
-  AND (project_id, person_id) NOT IN (SELECT project_id, person_id FROM ({source}))";
+  AND (project_id, person_id) NOT IN ({matches})";
 
-/// Re-evaluates a segment for `candidates` only; `at` is (run id, as-of ms, now ms).
+/// This run's changes of one kind for the segment.
+const CHANGED: &str = "SELECT project_id, person_id FROM {db}.segment_changes
+    WHERE segment_id = {seg:String} AND at = fromUnixTimestamp64Milli({now:Int64}, 'UTC')
+      AND run_id = {run:UInt64} AND change = {change:String}";
+
+/// Re-evaluates a segment for the run's candidates only (the rule runs once, into
+/// `segment_scratch`); `at` is (run id, as-of ms, now ms).
 async fn evaluate_some(
     db: &Db,
     segment_id: &str,
     compiled: &super::Compiled,
-    candidates: &str,
     (run_id, as_of_ms, now_ms): (u64, i64, i64),
 ) -> Result<(), Error> {
-    let source = db.sql(&compiled.scoped(Some(candidates)), &[]);
+    let candidates = db.sql(CANDIDATES, &[]);
+    let matches = db.sql(MATCHES, &[]);
+    let source = db.sql(&compiled.scoped(Some(&candidates)), &[]);
     let bind = |q: clickhouse::query::Query| {
         compiled.bind(
             q.param("seg", segment_id)
@@ -385,24 +418,38 @@ async fn evaluate_some(
                 .param("as_of", as_of_ms),
         )
     };
-    let entered = db.sql(ENTERED_SOME, &[("source", &source)]);
-    db.execute("segment members", bind(db.query(&entered)))
+    let matched = db.sql(MATCH_SOME, &[("source", &source)]);
+    db.execute("segment matches", bind(db.query(&matched)))
         .await?;
     let changes = db.sql(
         CHANGES_SOME,
-        &[("source", &source), ("candidates", candidates)],
+        &[("matches", &matches), ("candidates", &candidates)],
     );
     db.execute("segment changes", bind(db.query(&changes)))
         .await?;
     let exited = db.delete_where(
         &spoor_schema::segmenter::SEGMENT_MEMBERS,
-        "segment_id = {seg:String} AND (project_id, person_id) IN (
-            SELECT project_id, person_id FROM {db}.segment_changes
-            WHERE segment_id = {seg:String} AND run_id = {run:UInt64} AND change = 'exited')",
+        &format!("segment_id = {{seg:String}} AND (project_id, person_id) IN ({CHANGED})"),
     );
     let exited = db.sql(&exited, &[]);
-    db.execute("segment members: exited", bind(db.query(&exited)))
-        .await
+    db.execute(
+        "segment members: exited",
+        bind(db.query(&exited)).param("change", "exited"),
+    )
+    .await?;
+    let entered = db.sql(
+        &format!(
+            "INSERT INTO {{db}}.segment_members (segment_id, project_id, person_id, entered_at, run_id)
+             SELECT {{seg:String}}, project_id, person_id, fromUnixTimestamp64Milli({{now:Int64}}, 'UTC'), {{run:UInt64}}
+             FROM ({CHANGED})"
+        ),
+        &[],
+    );
+    db.execute(
+        "segment members: entered",
+        bind(db.query(&entered)).param("change", "entered"),
+    )
+    .await
 }
 
 /// `max(now, greatest stored + 1)`, so versions and run ids only grow.
