@@ -125,6 +125,37 @@ pub const SEGMENT_SCRATCH: Table = Table {
     settings: &[],
 };
 
+/// The daily reports' per-person input for the days a run recomputes: written once, read by
+/// `report_daily` and `report_daily_states` (which would each join first-seen times again).
+pub const REPORT_PEOPLE: Table = Table {
+    name: "report_people",
+    comment: "Spoor segmenter: working set of the latest run's daily reports: per project, UTC day and person, what they did and whether they were new. Emptied at the next run's reports.",
+    columns: &[
+        col!(project_id, "LowCardinality(String)", "Project"),
+        col!(day, "Date", "UTC day"),
+        col!(person_id, "String", "Person"),
+        col!(visited, "Bool", "Had a session or a page view that day"),
+        col!(ordered, "Bool", "Had an order that day"),
+        col!(new_day, "Bool", "Visited, first seen that day"),
+        col!(new_week, "Bool", "Visited, first seen in the same week"),
+        col!(new_month, "Bool", "Visited, first seen in the same month"),
+        col!(page_views, "UInt64", "Page views"),
+        col!(searches, "UInt64", "Searches"),
+        col!(zero_result_searches, "UInt64", "Searches without results"),
+        col!(orders, "UInt64", "Orders"),
+        col!(revenue, "Float64", "Revenue"),
+        col!(signups, "UInt64", "member_signup events"),
+        col!(signins, "UInt64", "member_signin events"),
+        col!(points_earned, "Int64", "Points earned"),
+        col!(points_redeemed, "Int64", "Points redeemed"),
+    ],
+    engine: Engine::MergeTree,
+    partition_by: None,
+    order_by: "(project_id, day, person_id)",
+    sharding_key: "cityHash64(project_id, person_id)",
+    settings: &[],
+};
+
 /// One row per SDK session.
 pub const SESSIONS: Table = Table {
     name: "sessions",
@@ -1079,6 +1110,11 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "working sets of a segment evaluation, so each rule runs once per run",
         statements: |layout| SEGMENT_SCRATCH.create_statements(layout, None),
+    },
+    Migration {
+        version: 7,
+        name: "the daily reports' per-person input, computed once per run",
+        statements: |layout| REPORT_PEOPLE.create_statements(layout, None),
     },
 ];
 

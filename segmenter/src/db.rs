@@ -34,9 +34,12 @@ impl Db {
         }
         if layout.cluster.is_some() {
             // Tables are sharded by different keys: subqueries and joins must see every shard.
+            // Each step reads what the previous one wrote: an insert through a Distributed
+            // table must have reached the shards when it returns, not be queued in background.
             client = client
                 .with_setting("distributed_product_mode", "global")
-                .with_setting("prefer_global_in_and_join", "1");
+                .with_setting("prefer_global_in_and_join", "1")
+                .with_setting("distributed_foreground_insert", "1");
         }
         Ok(Db { client, layout })
     }

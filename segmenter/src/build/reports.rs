@@ -1,7 +1,8 @@
 //! Reports: `report_{daily,weekly,monthly}` and their pages, sources and searches breakdowns.
 //!
-//! The daily reports are computed from `activity_daily`, `sessions`, `events` and `tickets`; next
-//! to them, `report_daily*_states` keep each day's sets of people (`uniqExact` states). The weekly
+//! The daily reports are computed from `activity_daily`, `sessions`, `events` and `tickets`
+//! (the per-person part once, into `report_people`, which the summary and its states share);
+//! next to them, `report_daily*_states` keep each day's sets of people (`uniqExact` states). The weekly
 //! and monthly reports are derived from the daily tables: additive columns are sums of the daily
 //! rows, distinct counts (visitors, new visitors, buyers, per-page visitors, per-source visitors,
 //! searchers) merge the daily states, so an incremental run re-reads only the re-aggregated days
@@ -11,7 +12,7 @@
 use spoor_schema::Table;
 use spoor_schema::segmenter::{
     Period, REPORT_DAILY_PAGES_STATES, REPORT_DAILY_SEARCHES_STATES, REPORT_DAILY_SOURCES_STATES,
-    REPORT_DAILY_STATES,
+    REPORT_DAILY_STATES, REPORT_PEOPLE,
 };
 use time::Date;
 
@@ -53,29 +54,13 @@ INSERT INTO {db}.{table} (project_id, {col}, visitors, new_visitors, returning_v
     signups, signins, points_earned, points_redeemed, tickets_opened, tickets_resolved,
     median_first_response_seconds, median_resolution_seconds, csat_avg, csat_responses, computed_at)
 WITH
-pa AS (
-    SELECT project_id, {period_day} AS p, person_id,
-           sum(page_views) AS pv, sum(searches) AS se, sum(zero_result_searches) AS zr,
-           sum(orders) AS o, sum(revenue) AS r, sum(signups) AS su, sum(signins) AS si,
-           sum(points_earned) AS pe, sum(points_redeemed) AS pr,
-           sum(sessions) + sum(page_views) > 0 AS visited
-    FROM {db}.activity_daily
-    WHERE {filter_day}
-    GROUP BY project_id, p, person_id
-),
-first_seen AS (
-    SELECT project_id, person_id, first_seen_at
-    FROM {db}.profiles_static
-    WHERE (project_id, person_id) IN (SELECT project_id, person_id FROM pa)
-),
 v AS (
-    SELECT pa.project_id AS project_id, pa.p AS p,
-           countIf(pa.visited) AS visitors,
-           countIf(pa.visited AND f.first_seen_at != toDateTime64(0, 3, 'UTC') AND {period_first_seen} = pa.p) AS new_visitors,
-           sum(pa.pv) AS pv, sum(pa.se) AS se, sum(pa.zr) AS zr, sum(pa.o) AS o, sum(pa.r) AS r,
-           countIf(pa.o > 0 AND pa.visited) AS buyers, sum(pa.su) AS su, sum(pa.si) AS si,
-           sum(pa.pe) AS pe, sum(pa.pr) AS pr
-    FROM pa LEFT JOIN first_seen AS f ON f.project_id = pa.project_id AND f.person_id = pa.person_id
+    SELECT project_id, day AS p,
+           countIf(visited) AS visitors, countIf(new_day) AS new_visitors,
+           sum(page_views) AS pv, sum(searches) AS se, sum(zero_result_searches) AS zr,
+           sum(orders) AS o, sum(revenue) AS r, countIf(ordered AND visited) AS buyers,
+           sum(signups) AS su, sum(signins) AS si, sum(points_earned) AS pe, sum(points_redeemed) AS pr
+    FROM {db}.report_people
     GROUP BY project_id, p
 ),
 s AS (
@@ -144,29 +129,42 @@ GROUP BY project_id, p, q";
 /// necessarily on the same day) are `|visitors| + |orderers| - |visitors ∪ orderers|`.
 const SUMMARY_STATES: &str = "
 INSERT INTO {db}.report_daily_states (project_id, day, visitors, orderers, visitors_or_orderers, new_week, new_month)
+SELECT project_id, day,
+       uniqExactStateIf(person_id, visited),
+       uniqExactStateIf(person_id, ordered),
+       uniqExactStateIf(person_id, visited OR ordered),
+       uniqExactStateIf(person_id, new_week),
+       uniqExactStateIf(person_id, new_month)
+FROM {db}.report_people
+GROUP BY project_id, day";
+
+/// Per project, day and person of the days being recomputed: what the daily summary and its
+/// states need. A person counts as new on the day (week, month) of their first-seen time.
+const PEOPLE: &str = "
+INSERT INTO {db}.report_people (project_id, day, person_id, visited, ordered, new_day, new_week, new_month,
+    page_views, searches, zero_result_searches, orders, revenue, signups, signins, points_earned, points_redeemed)
 WITH
 pa AS (
-    SELECT project_id, day, person_id, sum(orders) > 0 AS ordered,
+    SELECT project_id, day, person_id,
+           sum(page_views) AS pv, sum(searches) AS se, sum(zero_result_searches) AS zr,
+           sum(orders) AS o, sum(revenue) AS r, sum(signups) AS su, sum(signins) AS si,
+           sum(points_earned) AS pe, sum(points_redeemed) AS pr,
            sum(sessions) + sum(page_views) > 0 AS visited
     FROM {db}.activity_daily
     WHERE {filter_day}
     GROUP BY project_id, day, person_id
 ),
 first_seen AS (
-    SELECT project_id, person_id, first_seen_at
+    SELECT project_id, person_id, toDate(first_seen_at) AS fs, first_seen_at != toDateTime64(0, 3, 'UTC') AS known
     FROM {db}.profiles_static
     WHERE (project_id, person_id) IN (SELECT project_id, person_id FROM pa)
 )
-SELECT pa.project_id, pa.day,
-       uniqExactStateIf(pa.person_id, pa.visited),
-       uniqExactStateIf(pa.person_id, pa.ordered),
-       uniqExactStateIf(pa.person_id, pa.visited OR pa.ordered),
-       uniqExactStateIf(pa.person_id, pa.visited AND f.first_seen_at != toDateTime64(0, 3, 'UTC')
-                                      AND toMonday(toDate(f.first_seen_at)) = toMonday(pa.day)),
-       uniqExactStateIf(pa.person_id, pa.visited AND f.first_seen_at != toDateTime64(0, 3, 'UTC')
-                                      AND toStartOfMonth(toDate(f.first_seen_at)) = toStartOfMonth(pa.day))
-FROM pa LEFT JOIN first_seen AS f ON f.project_id = pa.project_id AND f.person_id = pa.person_id
-GROUP BY pa.project_id, pa.day";
+SELECT pa.project_id, pa.day, pa.person_id, pa.visited, pa.o > 0,
+       pa.visited AND f.known AND f.fs = pa.day,
+       pa.visited AND f.known AND toMonday(f.fs) = toMonday(pa.day),
+       pa.visited AND f.known AND toStartOfMonth(f.fs) = toStartOfMonth(pa.day),
+       pa.pv, pa.se, pa.zr, pa.o, pa.r, pa.su, pa.si, pa.pe, pa.pr
+FROM pa LEFT JOIN first_seen AS f ON f.project_id = pa.project_id AND f.person_id = pa.person_id";
 
 const PAGES_STATES: &str = "
 INSERT INTO {db}.report_daily_pages_states (project_id, day, path, visitors)
@@ -339,10 +337,6 @@ pub(crate) async fn rebuild(db: &Db, ctx: &RunCtx, period: Period) -> Result<(),
     let fragments = [
         ("col", col.to_owned()),
         ("period_day", period.start_of("day")),
-        (
-            "period_first_seen",
-            period.start_of("toDate(f.first_seen_at)"),
-        ),
         ("period_ticket", period.start_of("toDate(e.2)")),
         ("period_event", period.start_of("toDate(e.timestamp)")),
         ("person_event", person_event),
@@ -358,6 +352,18 @@ pub(crate) async fn rebuild(db: &Db, ctx: &RunCtx, period: Period) -> Result<(),
             .to_owned(),
         ),
     ];
+    if period == Period::Daily {
+        db.execute(
+            "report people: truncate",
+            db.query(&db.truncate(&REPORT_PEOPLE)),
+        )
+        .await?;
+        let sql = db.sql(PEOPLE, &[("filter_day", &filter("day"))]);
+        let query = ctx
+            .bind(db.query(&sql))
+            .param("period_days", day_strings(&period_days));
+        db.execute("report people", query).await?;
+    }
     let [summary, pages, sources, searches] = period.tables();
     let steps: Vec<(&Table, &str, &'static str)> = match period {
         Period::Daily => vec![
