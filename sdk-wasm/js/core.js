@@ -10,16 +10,17 @@
 // This is wasm-bindgen's glue written by hand for the few signatures of src/sdk.rs — its
 // generated glue (class wrappers, loaders for every input kind, TextEncoder fallbacks) was
 // 2.2 KB of the 4.8 KB gzipped spoor.js. It speaks wasm-bindgen 0.2.130's ABI: strings go
-// in as (pointer, length) allocated with __wbindgen_malloc, come back as (pointer, length)
+// in as (pointer, length) allocated with __wbindgen_malloc (`X.a`), come back as (pointer, length)
 // at a return pointer or as a pointer (0: None) and length; byte slices are views of the
-// wasm memory; JS values (host, elements, bytes) pass as externrefs. Imports are found by
-// name without wasm-bindgen's hash suffix; sdk-wasm/build checks that every import of the
+// wasm memory; no JS value crosses (the handlers call the host given to start, which keeps
+// the clicked element and the compressed bytes; the externref table is only set up). Imports are named
+// without wasm-bindgen's prefix and hash suffix; sdk-wasm/build checks that every import of the
 // built wasm has a handler here and that the externref table setup is still this one.
 function spoorWasm(url) {
-  var X, L, te = new TextEncoder(), td = new TextDecoder('utf-8', { ignoreBOM: true }), W = WebAssembly, F;
+  var X, L, H, te = new TextEncoder(), td = new TextDecoder('utf-8', { ignoreBOM: true }), W = WebAssembly, F;
 
   function mem() {
-    return new Uint8Array(X.memory.buffer);
+    return new Uint8Array(X.m.buffer);
   }
 
   function bytes(p, l) {
@@ -32,14 +33,14 @@ function spoorWasm(url) {
 
   // A string into wasm memory; its length in L.
   function pass(s) {
-    var b = te.encode(s), p = X.__wbindgen_malloc(L = b.length, 1) >>> 0;
+    var b = te.encode(s), p = X.a(L = b.length, 1) >>> 0;
     mem().set(b, p);
     return p;
   }
 
   // A string (or undefined: None) returned through the return pointer r.
   function ret(r, s) {
-    var p = s == null ? 0 : pass(s), v = new DataView(X.memory.buffer);
+    var p = s == null ? 0 : pass(s), v = new DataView(X.m.buffer);
     v.setInt32(r, p, 1);
     v.setInt32(r + 4, L, 1);
   }
@@ -49,51 +50,50 @@ function spoorWasm(url) {
       throw Error(str(p, l));
     },
     __wbindgen_init_externref_table: function () {
-      var t = X.__wbindgen_externrefs;
+      var t = X.t;
       t.set(0, undefined);
       t.set(1024, undefined);
       t.set(1025, null);
       t.set(1026, true);
       t.set(1027, false);
     },
-    now: function (h) {
-      return h.now();
+    now: function () {
+      return H.now();
     },
-    random: function (h, p, l) {
-      h.random(bytes(p, l));
+    random: function (p, l) {
+      H.random(bytes(p, l));
     },
-    page: function (r, h) {
-      ret(r, h.page());
+    page: function (r) {
+      ret(r, H.page());
     },
-    store: function (r, h, op, area, kp, kl, vp, vl) {
-      ret(r, h.store(op, area, str(kp, kl), str(vp, vl)));
+    store: function (r, op, area, kp, kl, vp, vl) {
+      ret(r, H.store(op, area, str(kp, kl), str(vp, vl)));
     },
-    send: function (h, id, up, ul, ap, al, ev, bp, bl, beacon) {
-      return h.send(id >>> 0, str(up, ul), bytes(ap, al), ev, bytes(bp, bl), beacon != 0);
+    send: function (id, up, ul, ap, al, ev, bp, bl, beacon) {
+      return H.send(id >>> 0, str(up, ul), bytes(ap, al), ev, bytes(bp, bl), beacon != 0);
     },
-    gzip: function (h, id, p, l) {
-      h.gzip(id >>> 0, str(p, l));
+    gzip: function (id, p, l) {
+      H.gzip(id >>> 0, str(p, l));
     },
-    timer: function (h, ms) {
-      h.timer(ms);
+    timer: function (ms) {
+      H.timer(ms);
     },
-    describe: function (r, h, el, sp, sl, ap, al) {
-      ret(r, h.describe(el, str(sp, sl), str(ap, al)));
+    describe: function (r, sp, sl, ap, al) {
+      ret(r, H.describe(str(sp, sl), str(ap, al)));
     },
-    form: function (r, h, f, i) {
-      ret(r, h.form(f, i));
+    form: function (r, i) {
+      ret(r, H.form(i));
     },
-    log: function (h, p, l) {
-      h.log(str(p, l));
+    log: function (p, l) {
+      H.log(str(p, l));
+    },
+    iso: function (r, ms) {
+      ret(r, H.iso(ms));
     }
   };
-  var imports = {
-    './spoor_bg.js': new Proxy({}, {
-      get: function (_, name) {
-        return F[name.replace(/^__wbg_|_[\da-f]{16}$/g, '')];
-      }
-    })
-  };
+  // sdk-wasm/build moves the imports to the module `a`, named without wasm-bindgen's
+  // prefix and hash (spoor-sdk-tools prune --import-module).
+  var imports = { a: F };
 
   return fetch(url).then(function (r) {
     function compile() {
@@ -105,31 +105,37 @@ function spoorWasm(url) {
     return W.instantiateStreaming ? W.instantiateStreaming(r.clone(), imports).catch(compile) : compile();
   }).then(function (w) {
     X = w.instance.exports;
-    X.__wbindgen_start();
+    X.i();
     return function (lines, host) {
-      var p = X.spoor_start(pass(lines), L, host);
+      // Set before start: starting already reads the page and storage.
+      H = host;
+      var p = X.s(pass(lines), L);
+      // Every call goes through the one export `spoor_call` (`X.c`; src/sdk.rs `Spoor::call`).
+      function c(k, n, m, x, a, b) {
+        X.c(p, k, n || 0, m || 0, x || 0, pass(a || ''), L, pass(b || ''), L);
+      }
       return p ? {
         text: function (kind, a, b) {
-          X.spoor_text(p, kind, pass(a), L, pass(b || ''), L);
+          c(kind + 11, 0, 0, 0, a, b);
         },
+        // The host keeps the element (src/sdk.rs `focus`) and the compressed bytes.
         element: function (kind, el) {
-          X.spoor_element(p, kind, el);
+          host.el = el;
+          c(kind + 14);
         },
-        signal: function (kind, arg) {
-          X.spoor_signal(p, kind, arg);
-        },
+        signal: c,
         compressed: function (id, b, len) {
-          X.spoor_compressed(p, id, b, len);
+          c(16, id, len);
         },
         sent: function (id, status, ms, rejected) {
-          X.spoor_sent(p, id, status, ms, pass(rejected), L);
+          c(17, id, status, ms, rejected);
         }
       } : undefined;
     };
   });
 }
 
-// The host object the wasm talks to (src/sdk.rs `Host`). `host.sdk` is the running SDK
+// The host object the wasm talks to (src/sdk.rs imports, `spoorH.*`). `host.sdk` is the running SDK
 // (the wasm `Spoor` object); its callbacks (signal, compressed, sent) are called by name.
 function spoorHost() {
   var d = document, w = window, n = navigator, timer, FS = '\x1f', RS = '\x1e',
@@ -187,8 +193,12 @@ function spoorHost() {
     // (tag, id, class, test attribute, its value, nth-of-type, count of type — counted only
     // up to 2: the selector needs to know "alone or not"). Input values are never read.
     // See src/click.rs.
-    describe: function (el, sel, attrs) {
-      var c = el && el.closest && el.closest(sel), o = [], m = [], p, r, i, j, t, k, ta;
+    // The element describe and form read (src/sdk.rs `focus`).
+    focus: function (el) {
+      h.el = el;
+    },
+    describe: function (sel, attrs) {
+      var el = h.el, c = el && el.closest && el.closest(sel), o = [], m = [], p, r, i, j, t, k, ta;
       if (!c || c.closest('[data-spoor-no-capture]')) return '';
       t = c.localName;
       o.push([t, clean(c.type), attr(c, 'name'), clean(c.id), attr(c, 'autocomplete'), attr(c, 'class'),
@@ -211,7 +221,8 @@ function spoorHost() {
     // The form (role=search around it, action, id, class, method), then its controls
     // (type, name, id, role); see src/search.rs parse_form. With i >= 0: the value of
     // control i — only ever asked for the control Rust chose as the search box.
-    form: function (f, i) {
+    form: function (i) {
+      var f = h.el;
       if (i >= 0) return (f = f.elements[i]) && f.value != null ? String(f.value) : '';
       if (!f || !f.elements || f.closest('[data-spoor-no-capture]')) return '';
       var o = [[f.closest('[role=search]') ? 1 : '', attr(f, 'action'), clean(f.id), attr(f, 'class'),
@@ -221,10 +232,10 @@ function spoorHost() {
       });
       return o.join(RS);
     },
-    // Sends one batch: the body is `a`, or `a`, `ev`, `b` (gzip members) when `ev` is given.
-    // beacon: the page is going away.
+    // Sends one batch: the body is `a`, or `a`, the bytes of compression `ev`, `b` (gzip
+    // members) when `ev` is not 0. beacon: the page is going away.
     send: function (id, url, a, ev, b, beacon) {
-      var body = new Blob(ev ? [a, ev, b] : [a], { type: 'text/plain' });
+      var body = new Blob(ev ? [a, h.z, b] : [a], { type: 'text/plain' });
       try {
         if (beacon && n.sendBeacon(url, body)) return true;
         fetch(url, { method: 'POST', body: body, keepalive: true, credentials: 'omit' }).then(function (r) {
@@ -245,9 +256,11 @@ function spoorHost() {
         return false;
       }
     },
-    // Compresses off the critical path; the wasm keeps the bytes until it sends them.
+    // Compresses off the critical path. The host keeps the bytes of the latest compression
+    // (h.z): the wasm runs one at a time and names them by its id when it sends them.
     gzip: function (id, text) {
       function done(b) {
+        h.z = b;
         h.call('compressed', id, b, b ? b.length : 0);
       }
       try {
@@ -268,6 +281,9 @@ function spoorHost() {
     },
     log: function (m) {
       console.warn('spoor: ' + m);
+    },
+    iso: function (ms) {
+      return new Date(ms).toISOString();
     }
   };
 }
@@ -297,7 +313,7 @@ function spoorCore() {
     };
   }
 
-  // Payload-free signals to the wasm (src/sdk.rs `Spoor::signal`).
+  // Payload-free signals to the wasm (src/sdk.rs `Spoor::call`, kinds 0–10).
   function sig(k, a) {
     call('signal', k, a || 0);
   }

@@ -121,7 +121,7 @@ pub fn capture(t: &Target<'_>, page_host: &str, scrub: impl Fn(&str) -> bool) ->
     str_field(&mut c, ",\"text\":", &text);
     let (mut outbound, mut download) = (false, false);
     if !t.href.is_empty() {
-        let href = url::scrub(t.href, &scrub);
+        let href = url::scrub(t.href, scrub);
         outbound = url::is_outbound(&href, page_host);
         download = t.download_attr || url::is_download(&href);
         str_field(&mut c, ",\"href\":", &href);

@@ -197,6 +197,12 @@ impl Config {
     pub fn scrubs(&self, param: &str) -> bool {
         in_list(&self.scrub, param)
     }
+
+    /// [`Config::scrubs`] as the filter of `url::scrub`: one closure type for every caller,
+    /// so `url::scrub` is instantiated once (measured).
+    pub fn scrubber(&self) -> impl Fn(&str) -> bool + Copy + '_ {
+        move |k| self.scrubs(k)
+    }
 }
 
 /// `false`, `0`, `no`, `off` are off; anything else (also no value) is on.

@@ -87,6 +87,10 @@ pub trait Platform {
     /// The `data-spoor-results` value on the page, if any.
     fn results_count(&self) -> Option<String>;
     fn log(&self, msg: &str);
+    /// Appends `ms` as RFC 3339 UTC with milliseconds (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+    fn push_time(&self, out: &mut String, ms: u64) {
+        time::push_rfc3339(out, ms);
+    }
 }
 
 /// Event types by their wire names (`spoor_protocol::EventType`; a test checks they agree).
@@ -388,7 +392,7 @@ impl<P: Platform> Tracker<P> {
         if !self.persisted {
             self.p.remove(Area::Local, &self.queue_key);
         } else if !self.p.set(Area::Local, &self.queue_key, &text) {
-            self.p.log("queue not saved (storage full)");
+            self.p.log("queue not saved: storage full");
         }
     }
 
@@ -501,7 +505,7 @@ impl<P: Platform> Tracker<P> {
             str_field(&mut e, ",\"name\":", n);
         }
         e.push_str(",\"timestamp\":\"");
-        time::push_rfc3339(&mut e, at);
+        self.p.push_time(&mut e, at);
         str_field(&mut e, "\",\"anonymous_id\":", &self.anon);
         if let Some(u) = &self.user {
             str_field(&mut e, ",\"user_id\":", u);
@@ -510,7 +514,7 @@ impl<P: Platform> Tracker<P> {
             str_field(&mut e, ",\"session\":{\"id\":", &s.id);
             num_field(&mut e, ",\"index\":", s.index.into());
             e.push_str(",\"started_at\":\"");
-            time::push_rfc3339(&mut e, s.started_ms);
+            self.p.push_time(&mut e, s.started_ms);
             e.push('"');
             if let Some(p) = &s.previous_id {
                 str_field(&mut e, ",\"previous_id\":", p);
@@ -551,7 +555,7 @@ impl<P: Platform> Tracker<P> {
             self.queue.push(e)
         };
         if !queued {
-            self.p.log("event too large; dropped");
+            self.p.log("event too large: dropped");
         }
         let now = self.p.now();
         self.schedule(now);
@@ -590,7 +594,7 @@ impl<P: Platform> Tracker<P> {
         let now = self.p.now();
         let read = self.p.page();
         let cfg = &self.cfg;
-        let scrub = |k: &str| cfg.scrubs(k);
+        let scrub = cfg.scrubber();
         let page_url = url::scrub(&read.href, scrub);
         let parts = url::split(&read.href);
         let referrer = referrer.unwrap_or_else(|| url::scrub(&read.referrer, scrub));
@@ -679,22 +683,32 @@ impl<P: Platform> Tracker<P> {
 
     /// A custom event. `properties`: JSON object text (from `JSON.stringify`).
     pub fn track(&mut self, name: &str, properties: Option<String>) {
+        self.track_json(name, properties.as_deref());
+    }
+
+    /// [`Tracker::track`] with borrowed properties (the wasm edge's form: no copy).
+    pub fn track_json(&mut self, name: &str, properties: Option<&str>) {
         if name.is_empty() {
             return;
         }
         if let Some(e) = self.begin(EventType::Track, Some(name), "") {
-            self.finish(e, properties.as_deref(), None, false);
+            self.finish(e, properties, None, false);
         }
     }
 
     pub fn identify(&mut self, user_id: &str, traits: Option<String>) {
+        self.identify_json(user_id, traits.as_deref());
+    }
+
+    /// [`Tracker::identify`] with borrowed traits (the wasm edge's form: no copy).
+    pub fn identify_json(&mut self, user_id: &str, traits: Option<&str>) {
         if user_id.is_empty() {
             return;
         }
         self.user = Some(user_id.into());
         self.save_ids();
         if let Some(e) = self.begin(EventType::Identify, None, "") {
-            self.finish(e, None, traits.as_deref(), false);
+            self.finish(e, None, traits, false);
         }
     }
 
@@ -784,18 +798,13 @@ impl<P: Platform> Tracker<P> {
         };
         let host = self.page.as_ref().map_or("", |p| p.host.as_str());
         let cfg = &self.cfg;
-        let Some(c) = click::capture(&target, host, |k| cfg.scrubs(k)) else {
+        let Some(c) = click::capture(&target, host, cfg.scrubber()) else {
             return;
         };
         if let Some(mut e) = self.begin(EventType::Click, None, "") {
             e.push_str(&c.click);
             self.finish(e, c.properties.as_deref(), None, false);
         }
-    }
-
-    /// Which control of a submitted form (described by the JS side) holds a search query.
-    pub fn search_field(&self, desc: &str) -> Option<usize> {
-        search::search_control(&search::parse_form(desc).0, &self.cfg.search_params)
     }
 
     /// A form was submitted; `desc` from the JS side, `value_of(i)` reads control `i`.
@@ -953,26 +962,47 @@ impl<P: Platform> Tracker<P> {
         self.next_id += 1;
         let id = self.next_id;
         let n = ready.map_or(self.batch_cap, |r| r.seqs.len());
+        let gz = ready.is_some();
         let Some(events) = self.queue.take(id, n, self.cfg.batch_bytes, true) else {
             return;
         };
-        let sent_at = time::rfc3339(now);
-        let head = queue::envelope_head(&sent_at, None, self.queue.report(id));
-        match ready {
+        let mut sent_at = String::new();
+        self.p.push_time(&mut sent_at, now);
+        self.transmit(id, &sent_at, &events, gz, None, false);
+        self.out = Some(id);
+    }
+
+    /// Hands batch `id` to the network, its envelope around `events` (the events taken,
+    /// as text) — or, when `gz`, around the compressed front of the queue ([`Ready`]) with
+    /// `more` (events taken after it) in the stored tail. Beacons carry the key in the body
+    /// too. One path for timed sends and the unload beacons.
+    fn transmit(
+        &mut self,
+        id: u32,
+        sent_at: &str,
+        events: &str,
+        gz: bool,
+        more: Option<String>,
+        beacon: bool,
+    ) -> bool {
+        let key = beacon.then_some(self.cfg.key.as_str());
+        let head = queue::envelope_head(sent_at, key, self.queue.report(id));
+        match self.ready.as_ref().filter(|_| gz) {
             Some(r) => {
+                let mut tail = more.map_or(String::new(), |m| String::from(",") + &m);
+                tail.push_str(ENVELOPE_TAIL);
                 let body = Body::Gzip {
                     head: &gzip::stored(head.as_bytes()),
                     events: &r.bytes,
-                    tail: &gzip::stored(ENVELOPE_TAIL.as_bytes()),
+                    tail: &gzip::stored(tail.as_bytes()),
                 };
-                self.p.send(id, &self.url_gzip, body, false);
+                self.p.send(id, &self.url_gzip, body, beacon)
             }
             None => {
-                let body = head + &events + ENVELOPE_TAIL;
-                self.p.send(id, &self.url_text, Body::Text(&body), false);
+                let body = head + events + ENVELOPE_TAIL;
+                self.p.send(id, &self.url_text, Body::Text(&body), beacon)
             }
         }
-        self.out = Some(id);
     }
 
     /// Compression `id` finished with the bytes and their length (`None`: it failed, and
@@ -989,7 +1019,7 @@ impl<P: Platform> Tracker<P> {
             Some((bytes, len)) => Some(Ready { seqs, bytes, len }),
             None => {
                 self.cfg.env.compress = false;
-                self.p.log("compression failed; sending plain text");
+                self.p.log("gzip failed: plain text");
                 None
             }
         };
@@ -1021,7 +1051,7 @@ impl<P: Platform> Tracker<P> {
             Verdict::Delivered => {
                 if !rejected.is_empty() {
                     // Refused events are final (invalid data): they are not sent again.
-                    self.p.log("collector rejected events; see the response");
+                    self.p.log("events rejected");
                 }
                 self.queue.remove_batch(id);
                 self.attempt = 0;
@@ -1045,12 +1075,12 @@ impl<P: Platform> Tracker<P> {
                 } else if n == 1 {
                     self.queue.remove_batch(id);
                     self.queue.dropped += 1;
-                    self.p.log("event too large for the collector; dropped");
+                    self.p.log("event too large: dropped");
                 }
             }
             Verdict::Refused => {
                 self.queue.dropped += self.queue.remove_batch(id) as u32;
-                self.p.log("collector refused a batch; dropped");
+                self.p.log("batch refused: dropped");
             }
         }
         if self.attempt > 0 || self.persisted {
@@ -1071,7 +1101,8 @@ impl<P: Platform> Tracker<P> {
         }
         let healthy = self.attempt == 0;
         self.want_send = false;
-        let sent_at = time::rfc3339(now);
+        let mut sent_at = String::new();
+        self.p.push_time(&mut sent_at, now);
         let mut handed = Vec::new();
         loop {
             self.next_id += 1;
@@ -1080,6 +1111,7 @@ impl<P: Platform> Tracker<P> {
                 .ready
                 .as_ref()
                 .filter(|r| r.len + ENVELOPE_BYTES < BEACON_BYTES && self.queue.front_is(&r.seqs));
+            let gz = ready.is_some();
             let (first, more) = match ready {
                 Some(r) => (
                     self.queue.take(id, r.seqs.len(), usize::MAX, true),
@@ -1090,23 +1122,7 @@ impl<P: Platform> Tracker<P> {
             let Some(events) = first else {
                 break;
             };
-            let head = queue::envelope_head(&sent_at, Some(&self.cfg.key), self.queue.report(id));
-            let queued = match ready {
-                Some(r) => {
-                    let mut tail = more.map_or(String::new(), |m| String::from(",") + &m);
-                    tail.push_str(ENVELOPE_TAIL);
-                    let body = Body::Gzip {
-                        head: &gzip::stored(head.as_bytes()),
-                        events: &r.bytes,
-                        tail: &gzip::stored(tail.as_bytes()),
-                    };
-                    self.p.send(id, &self.url_gzip, body, true)
-                }
-                None => {
-                    let body = head + &events + ENVELOPE_TAIL;
-                    self.p.send(id, &self.url_text, Body::Text(&body), true)
-                }
-            };
+            let queued = self.transmit(id, &sent_at, &events, gz, more, true);
             handed.push((id, queued));
             if !queued {
                 break;

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! spoor-sdk-tools fix-table-export FILE.wasm   point wasm-bindgen's externref table export back
-//! spoor-sdk-tools prune FILE.wasm [--drop-export NAME]…
-//!                                              remove the element section and exports (wasm.rs)
+//! spoor-sdk-tools prune FILE.wasm [--drop-export NAME]… [--rename-export OLD=NEW]…
+//!                        [--import-module NAME]
+//!                                              remove the element section and exports, rename
+//!                                              exports, shorten import names (wasm.rs)
 //! spoor-sdk-tools minify [--module] IN OUT     minify JS (oxc: compress + mangle)
 //! spoor-sdk-tools check-glue GENERATED.js CORE.js
 //!                                              js/core.js's glue handles the wasm's imports
@@ -44,6 +46,13 @@ enum Command {
         /// An export the JS glue does not use (repeatable).
         #[arg(long = "drop-export")]
         drop_exports: Vec<String>,
+        /// Renames an export, `OLD=NEW` (repeatable).
+        #[arg(long = "rename-export")]
+        rename_exports: Vec<String>,
+        /// Also move every import to this module, named without wasm-bindgen's `__wbg_`
+        /// prefix and hash suffix (the hashes are incompressible bytes).
+        #[arg(long = "import-module")]
+        import_module: Option<String>,
     },
     /// Checks that js/core.js's hand-written glue handles every import of the wasm (as
     /// wasm-bindgen's generated glue for it lists them) with the same arity, and sets up the
@@ -68,10 +77,33 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(&file, &bytes)?;
             eprintln!("fix-table-export: {fixed} export(s) fixed");
         }
-        Command::Prune { file, drop_exports } => {
+        Command::Prune {
+            file,
+            drop_exports,
+            rename_exports,
+            import_module,
+        } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let (out, dropped) = wasm::prune(&bytes, &drop_exports)?;
+            let (mut out, mut dropped) = wasm::prune(&bytes, &drop_exports)?;
+            let renames = rename_exports
+                .iter()
+                .map(|r| {
+                    r.split_once('=')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .with_context(|| format!("--rename-export {r}: OLD=NEW"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if !renames.is_empty() {
+                let len = out.len();
+                out = wasm::rename_exports(&out, &renames)?;
+                dropped += len - out.len();
+            }
+            if let Some(module) = import_module {
+                let len = out.len();
+                out = wasm::short_imports(&out, &module)?;
+                dropped += len - out.len();
+            }
             std::fs::write(&file, out)?;
             eprintln!("prune: {dropped} bytes removed");
         }

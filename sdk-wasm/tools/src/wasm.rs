@@ -1,5 +1,5 @@
-//! Just enough of the wasm binary format to fix one export entry, drop the element section
-//! and drop exports.
+//! Just enough of the wasm binary format to fix one export entry, drop the element section,
+//! drop and rename exports and shorten import names.
 
 use anyhow::{bail, ensure};
 
@@ -123,6 +123,41 @@ fn push_leb(out: &mut Vec<u8>, mut n: usize) {
     }
 }
 
+/// What [`rewrite_sections`] does with one section.
+enum Section {
+    Keep,
+    Drop,
+    Replace(Vec<u8>),
+}
+
+/// The module with each section (id, contents) kept, dropped or replaced by `f`.
+fn rewrite_sections(
+    data: &[u8],
+    mut f: impl FnMut(u8, &[u8]) -> anyhow::Result<Section>,
+) -> anyhow::Result<Vec<u8>> {
+    ensure!(data.get(..4) == Some(b"\0asm"), "not a wasm module");
+    let mut out = data.get(..8).unwrap_or_default().to_vec();
+    let mut pos = 8;
+    while pos < data.len() {
+        let id = data[pos];
+        let mut p = pos + 1;
+        let size = leb(data, &mut p)? as usize;
+        let end = p + size;
+        ensure!(end <= data.len(), "truncated wasm");
+        match f(id, &data[p..end])? {
+            Section::Keep => out.extend_from_slice(&data[pos..end]),
+            Section::Drop => {}
+            Section::Replace(body) => {
+                out.push(id);
+                push_leb(&mut out, body.len());
+                out.extend(body);
+            }
+        }
+        pos = end;
+    }
+    Ok(out)
+}
+
 /// The module without its element section (the funcref table's initial entries) and
 /// without the exports named in `drop_exports`; and how many bytes went.
 ///
@@ -137,45 +172,120 @@ fn push_leb(out: &mut Vec<u8>, mut n: usize) {
 /// `__wbindgen_free`, …); js/core.js's glue never does, and what an export keeps alive
 /// (the tracker's whole drop glue, for one) stays in the binary.
 pub(crate) fn prune(data: &[u8], drop_exports: &[String]) -> anyhow::Result<(Vec<u8>, usize)> {
-    ensure!(data.get(..4) == Some(b"\0asm"), "not a wasm module");
-    let mut out = data.get(..8).unwrap_or_default().to_vec();
-    let mut pos = 8;
-    while pos < data.len() {
-        let id = data[pos];
-        let mut p = pos + 1;
-        let size = leb(data, &mut p)? as usize;
-        let end = p + size;
-        ensure!(end <= data.len(), "truncated wasm");
-        match id {
-            9 => {}
-            7 => {
-                let mut kept = Vec::new();
-                let mut n = 0;
-                for _ in 0..leb(data, &mut p)? {
-                    let at = p;
-                    let len = leb(data, &mut p)? as usize;
-                    let name = data.get(p..p + len).unwrap_or_default();
-                    p += len + 1;
-                    leb(data, &mut p)?;
-                    if !drop_exports.iter().any(|d| d.as_bytes() == name) {
-                        kept.extend_from_slice(&data[at..p]);
-                        n += 1;
-                    }
+    let out = rewrite_sections(data, |id, section| match id {
+        9 => Ok(Section::Drop),
+        7 => {
+            let mut p = 0;
+            let mut kept = Vec::new();
+            let mut n = 0;
+            for _ in 0..leb(section, &mut p)? {
+                let at = p;
+                let len = leb(section, &mut p)? as usize;
+                let name = section.get(p..p + len).unwrap_or_default();
+                p += len + 1;
+                leb(section, &mut p)?;
+                if !drop_exports.iter().any(|d| d.as_bytes() == name) {
+                    kept.extend_from_slice(section.get(at..p).unwrap_or_default());
+                    n += 1;
                 }
-                ensure!(p == end, "malformed export section");
-                let mut body = Vec::new();
-                push_leb(&mut body, n);
-                body.extend(kept);
-                out.push(7);
-                push_leb(&mut out, body.len());
-                out.extend(body);
             }
-            _ => out.extend_from_slice(&data[pos..end]),
+            ensure!(p == section.len(), "malformed export section");
+            let mut body = Vec::new();
+            push_leb(&mut body, n);
+            body.extend(kept);
+            Ok(Section::Replace(body))
         }
-        pos = end;
-    }
+        _ => Ok(Section::Keep),
+    })?;
     let dropped = data.len() - out.len();
     Ok((out, dropped))
+}
+
+/// The module with its exports renamed: `(old, new)` pairs (the JS glue then names them
+/// in a letter). Fails when an export named `old` is missing.
+pub(crate) fn rename_exports(data: &[u8], renames: &[(String, String)]) -> anyhow::Result<Vec<u8>> {
+    let mut found = 0;
+    let out = rewrite_sections(data, |id, section| {
+        if id != 7 {
+            return Ok(Section::Keep);
+        }
+        let mut p = 0;
+        let n = leb(section, &mut p)? as usize;
+        let mut body = Vec::new();
+        push_leb(&mut body, n);
+        for _ in 0..n {
+            let len = leb(section, &mut p)? as usize;
+            let name = section.get(p..p + len).unwrap_or_default();
+            p += len;
+            let desc = p;
+            p += 1;
+            leb(section, &mut p)?;
+            let name = match renames.iter().find(|(old, _)| old.as_bytes() == name) {
+                Some((_, new)) => {
+                    found += 1;
+                    new.as_bytes()
+                }
+                None => name,
+            };
+            push_leb(&mut body, name.len());
+            body.extend_from_slice(name);
+            body.extend_from_slice(section.get(desc..p).unwrap_or_default());
+        }
+        ensure!(p == section.len(), "malformed export section");
+        Ok(Section::Replace(body))
+    })?;
+    ensure!(found == renames.len(), "an export to rename is missing");
+    Ok(out)
+}
+
+/// Every import moved to the module `module`, its name without wasm-bindgen's `__wbg_`
+/// prefix and `_<16 hex digits>` suffix (`__wbg_now_364b6507aeb87259` → `now`): the hashes
+/// are incompressible bytes in the shipped wasm, and js/core.js finds its handlers by the
+/// bare names (`sdk-wasm/build` checks them with `check-glue` first). Fails on a name
+/// that two imports would share.
+pub(crate) fn short_imports(data: &[u8], module: &str) -> anyhow::Result<Vec<u8>> {
+    rewrite_sections(data, |id, section| {
+        if id != 2 {
+            return Ok(Section::Keep);
+        }
+        let mut p = 0;
+        let n = leb(section, &mut p)? as usize;
+        let mut body = Vec::new();
+        push_leb(&mut body, n);
+        let mut names = Vec::new();
+        for _ in 0..n {
+            let len = leb(section, &mut p)? as usize;
+            p += len;
+            let len = leb(section, &mut p)? as usize;
+            let name = std::str::from_utf8(section.get(p..p + len).unwrap_or_default())?;
+            p += len;
+            let desc = p;
+            let kind = *section.get(p).unwrap_or(&0xff);
+            p += 1;
+            match kind {
+                0 => {
+                    leb(section, &mut p)?;
+                }
+                k => bail!("import kind {k} not handled"),
+            }
+            let mut short = name.strip_prefix("__wbg_").unwrap_or(name);
+            if let Some((base, hash)) = short.rsplit_once('_')
+                && hash.len() == 16
+                && hash.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                short = base;
+            }
+            ensure!(!names.contains(&short), "two imports named {short}");
+            names.push(short);
+            push_leb(&mut body, module.len());
+            body.extend_from_slice(module.as_bytes());
+            push_leb(&mut body, short.len());
+            body.extend_from_slice(short.as_bytes());
+            body.extend_from_slice(section.get(desc..p).unwrap_or_default());
+        }
+        ensure!(p == section.len(), "malformed import section");
+        Ok(Section::Replace(body))
+    })
 }
 
 #[cfg(test)]
@@ -226,5 +336,44 @@ mod tests {
         assert!(prune(b"nope", &[]).is_err());
         m.truncate(m.len() - 6);
         assert!(prune(&m, &[]).is_err(), "truncated");
+    }
+
+    #[test]
+    fn shortens_import_names() {
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        // import section: "./m.js" "__wbg_now_0123456789abcdef" func type 0, "./m.js" "x" func 0
+        let mut body = vec![2];
+        for name in ["__wbg_now_0123456789abcdef", "x"] {
+            body.push(6);
+            body.extend(b"./m.js");
+            body.push(name.len() as u8);
+            body.extend(name.as_bytes());
+            body.extend([0, 0]);
+        }
+        m.push(2);
+        m.push(body.len() as u8);
+        m.extend(body);
+        m.extend([0, 2, 1, b'n']);
+        let out = short_imports(&m, "a").unwrap();
+        let mut want = b"\0asm\x01\0\0\0".to_vec();
+        want.extend([
+            2, 15, 2, 1, b'a', 3, b'n', b'o', b'w', 0, 0, 1, b'a', 1, b'x', 0, 0,
+        ]);
+        want.extend([0, 2, 1, b'n']);
+        assert_eq!(out, want);
+        assert_eq!(short_imports(&out, "a").unwrap(), want, "idempotent");
+        assert!(short_imports(b"nope", "a").is_err());
+    }
+
+    #[test]
+    fn renames_exports() {
+        let m = broken();
+        let out = rename_exports(&m, &[("t".into(), "xy".into())]).unwrap();
+        let mut want = broken();
+        want.truncate(want.len() - 7);
+        want.extend([7, 6, 1, 2, b'x', b'y', 1, 0]);
+        assert_eq!(out, want);
+        assert!(rename_exports(&m, &[("nope".into(), "a".into())]).is_err());
+        assert_eq!(rename_exports(&m, &[]).unwrap(), m);
     }
 }
