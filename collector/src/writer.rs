@@ -5,7 +5,9 @@
 //! crash the same records form the same insert with the same `insert_deduplication_token`.
 //! It keeps the rows until ClickHouse confirms, retries with jittered exponential backoff, and
 //! never retries bad-data errors: it bisects the batch to find the refused rows and stores
-//! those in `events_rejected`. Then it commits the batch in the spool.
+//! those in `events_rejected`. Then it commits the batch in the spool. Two batches can be in
+//! flight at once (the next one's rows travel while ClickHouse writes the previous one); the
+//! spool commits a prefix, so each batch commits only after the one before it.
 //!
 //! Records normally arrive in memory straight from the spool's appender; whatever is not in
 //! memory (start-up replay, or records the bounded memory queue had no room for) is read
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use spoor_protocol::Limits;
 use spoor_schema::{EventRow, RejectedRow};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use crate::config::{EnrichConfig, WriterConfig};
@@ -32,6 +34,9 @@ use crate::spool::{Appended, DiskReader, MemoryQueue, Recovered, Spool};
 
 /// Longest time one INSERT may take before it counts as failed (and is retried).
 const INSERT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Batches being inserted at once: the next batch's rows are sent while ClickHouse writes the
+/// previous one (its HTTP server reads a body before running the insert).
+const MAX_IN_FLIGHT: usize = 2;
 /// Most payload bytes read from disk at a time.
 const DISK_CHUNK: usize = 4 << 20;
 
@@ -126,13 +131,50 @@ impl Writer {
         if let Some(&(first, _)) = recovered.pending.first() {
             run.next_seq = run.next_seq.max(first);
         }
+        let inserter = Inserter {
+            spool: run.w.spool.clone(),
+            client: run.w.client.clone(),
+            config: run.w.config.clone(),
+            metrics: run.w.metrics.clone(),
+            shutdown: run.shutdown.clone(),
+        };
+        // Up to MAX_IN_FLIGHT batches are inserted at once (the next one's rows travel
+        // while ClickHouse writes the previous); each commits after the one before it.
+        let mut in_flight: VecDeque<tokio::task::JoinHandle<bool>> = VecDeque::new();
+        let mut previous: Option<oneshot::Receiver<bool>> = None;
+        let mut completed = true;
         while let Some(batch) = run.collect().await {
-            if !run.flush(batch).await {
-                tracing::warn!(
-                    "Shutdown deadline reached; unsent batches stay in the spool for the next start"
-                );
-                return;
+            if !batch.sealed
+                && let Err(error) = run.w.spool.seal(batch.first, batch.last).await
+            {
+                // Without the seal a replay may form a different insert; ReplacingMergeTree
+                // still collapses the duplicates.
+                tracing::warn!(error = %error, "Could not seal a batch in the spool");
             }
+            let (done, next) = oneshot::channel();
+            let before = previous.replace(next);
+            let mut inserter = inserter.clone();
+            in_flight.push_back(tokio::spawn(async move {
+                let ok = inserter.flush(batch, before).await;
+                let _ = done.send(ok);
+                ok
+            }));
+            if in_flight.len() >= MAX_IN_FLIGHT
+                && let Some(oldest) = in_flight.pop_front()
+                && !oldest.await.unwrap_or(false)
+            {
+                completed = false;
+                break;
+            }
+        }
+        for task in in_flight {
+            completed &= task.await.unwrap_or(false);
+        }
+        if !completed {
+            tracing::warn!(
+                "Shutdown deadline reached; unsent batches stay in the spool for the next start"
+            );
+            return;
         }
         tracing::info!("Writer drained");
     }
@@ -270,17 +312,28 @@ impl Run {
             ),
         }
     }
+}
 
-    /// Seals, inserts and commits one batch. False when shutdown cut it short.
-    async fn flush(&mut self, batch: Batch) -> bool {
-        let spool = self.w.spool.clone();
-        if !batch.sealed
-            && let Err(error) = spool.seal(batch.first, batch.last).await
-        {
-            // Without the seal a replay may form a different insert; ReplacingMergeTree
-            // still collapses the duplicates.
-            tracing::warn!(error = %error, "Could not seal a batch in the spool");
-        }
+/// What inserting a batch needs; each in-flight insert has its own copy.
+#[derive(Clone)]
+struct Inserter {
+    spool: Spool<Ingested>,
+    client: clickhouse::Client,
+    config: WriterConfig,
+    metrics: Arc<Metrics>,
+    shutdown: ShutdownSignal,
+}
+
+impl Inserter {
+    /// The shutdown deadline, marking the signal as seen (so `changed` waits for a new one).
+    fn deadline(&mut self) -> Option<Instant> {
+        *self.shutdown.borrow_and_update()
+    }
+
+    /// Inserts one (sealed) batch, waits for the batch before it (`before`) to be committed,
+    /// then commits it. False when shutdown cut it (or the batch before) short.
+    async fn flush(&mut self, batch: Batch, before: Option<oneshot::Receiver<bool>>) -> bool {
+        let spool = self.spool.clone();
         let token = format!("{}-{}-{}", spool.shared.id, batch.first, batch.last);
         let mut rejected = batch.rejected;
         if !self.insert_events(&batch.rows, &token, &mut rejected).await {
@@ -295,6 +348,12 @@ impl Run {
             Err(Stop::BadData { code, message }) => {
                 tracing::error!(rows = rejected.len(), code, error = %message, "ClickHouse refused rows for events_rejected; they are lost");
             }
+        }
+        // The spool commits a prefix: never past a batch that is not in ClickHouse yet.
+        if let Some(before) = before
+            && !before.await.unwrap_or(false)
+        {
+            return false;
         }
         spool.commit(batch.last).await;
         let shared = &spool.shared;
@@ -350,14 +409,14 @@ impl Run {
             return Ok(());
         }
         let labels = TableLabels { table };
-        let mut backoff = self.w.config.retry_initial;
+        let mut backoff = self.config.retry_initial;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let started = std::time::Instant::now();
             let result = match tokio::time::timeout(
                 INSERT_TIMEOUT,
-                sink::insert(&self.w.client, table, rows, token),
+                sink::insert(&self.client, table, rows, token),
             )
             .await
             {
@@ -366,7 +425,7 @@ impl Run {
             };
             match result {
                 Ok(()) => {
-                    let m = &self.w.metrics;
+                    let m = &self.metrics;
                     m.insert_seconds
                         .get_or_create(&labels)
                         .observe(started.elapsed().as_secs_f64());
@@ -390,7 +449,7 @@ impl Run {
                     return Err(Stop::BadData { code, message });
                 }
                 Err(InsertError::Retryable(message)) => {
-                    self.w.metrics.insert_retries.get_or_create(&labels).inc();
+                    self.metrics.insert_retries.get_or_create(&labels).inc();
                     // Full jitter over [backoff/2, backoff].
                     let sleep = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
                     tracing::warn!(table, attempt, rows = rows.len(), retry_in_ms = sleep.as_millis() as u64, error = %message, "ClickHouse insert failed; retrying");
@@ -402,7 +461,7 @@ impl Run {
                         _ = tokio::time::sleep_until(wake) => {}
                         _ = shutdown_changed(&mut self.shutdown) => {}
                     }
-                    backoff = (backoff * 2).min(self.w.config.retry_max);
+                    backoff = (backoff * 2).min(self.config.retry_max);
                 }
             }
         }
