@@ -25,8 +25,9 @@ pub enum Param {
 }
 
 /// Compiled SQL and its parameters. The SQL uses `{db}` for the database, `{scope}` for a
-/// filter on `(project_id, person_id)` (`1` for everyone) and `{as_of:Int64}` for the as-of
-/// time in ms, which the caller binds.
+/// filter on `(project_id, person_id)` (`1` for everyone; it narrows the static-profile join and
+/// every behavioural subquery, not only the outer rows) and `{as_of:Int64}` for the as-of time
+/// in ms, which the caller binds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compiled {
     pub sql: String,
@@ -39,13 +40,21 @@ impl Compiled {
     pub fn scoped(&self, candidates: Option<&str>) -> String {
         match candidates {
             None => self.sql.replace("{scope_d}", "1").replace("{scope}", "1"),
+            // Led by a one-column test, several times cheaper per row than the tuple `IN`.
             Some(c) => self
                 .sql
                 .replace(
                     "{scope_d}",
-                    &format!("(d.project_id, d.person_id) IN ({c})"),
+                    &format!(
+                        "d.person_id IN (SELECT person_id FROM ({c})) AND (d.project_id, d.person_id) IN ({c})"
+                    ),
                 )
-                .replace("{scope}", &format!("(project_id, person_id) IN ({c})")),
+                .replace(
+                    "{scope}",
+                    &format!(
+                        "person_id IN (SELECT person_id FROM ({c})) AND (project_id, person_id) IN ({c})"
+                    ),
+                ),
         }
     }
 
@@ -141,7 +150,7 @@ impl Compiler {
                     let k = self.event(event);
                     let n = self.param(Param::UInt(*n), "UInt64");
                     parts.push(format!(
-                        "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} GROUP BY project_id, person_id HAVING sum({k}) >= {n})"
+                        "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND {{scope}} GROUP BY project_id, person_id HAVING sum({k}) >= {n})"
                     ));
                 }
                 if let Some(n) = at_most {
@@ -149,7 +158,7 @@ impl Compiler {
                     let k = self.event(event);
                     let n = self.param(Param::UInt(*n), "UInt64");
                     parts.push(format!(
-                        "(d.project_id, d.person_id) NOT IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} GROUP BY project_id, person_id HAVING sum({k}) > {n})"
+                        "(d.project_id, d.person_id) NOT IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND {{scope}} GROUP BY project_id, person_id HAVING sum({k}) > {n})"
                     ));
                 }
                 format!("({})", parts.join(" AND "))
@@ -158,21 +167,21 @@ impl Compiler {
                 let window = self.window(*within_days);
                 let k = self.event(event);
                 format!(
-                    "(d.project_id, d.person_id) NOT IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND {k} > 0)"
+                    "(d.project_id, d.person_id) NOT IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND {{scope}} AND {k} > 0)"
                 )
             }
             Rule::FirstDid { event, within_days } => {
                 let k = self.event(event);
                 let d = self.param(Param::UInt(u64::from(*within_days)), "UInt32");
                 format!(
-                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE day <= {TODAY} AND {k} > 0 GROUP BY project_id, person_id HAVING min(day) > {TODAY} - {d})"
+                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE day <= {TODAY} AND {k} > 0 AND {{scope}} GROUP BY project_id, person_id HAVING min(day) > {TODAY} - {d})"
                 )
             }
             Rule::Searched { term, within_days } => {
                 let window = self.window(*within_days);
                 let t = self.param(Param::Text(term.clone()), "String");
                 format!(
-                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND arrayExists(q -> positionCaseInsensitiveUTF8(q, {t}) > 0, search_terms))"
+                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND {{scope}} AND arrayExists(q -> positionCaseInsensitiveUTF8(q, {t}) > 0, search_terms))"
                 )
             }
             Rule::Visited {
@@ -182,7 +191,7 @@ impl Compiler {
                 let window = self.window(*within_days);
                 let t = self.param(Param::Text(prefix.clone()), "String");
                 format!(
-                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND arrayExists(x -> startsWith(x, {t}), paths))"
+                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND {{scope}} AND arrayExists(x -> startsWith(x, {t}), paths))"
                 )
             }
         }
