@@ -271,6 +271,8 @@ impl<T: Weigh> MemoryQueue<T> {
         Some(got)
     }
 
+    /// Waits for the next record (the writer polls with `try_recv`; the tests wait).
+    #[cfg(test)]
     pub async fn recv(&mut self) -> Option<Appended<T>> {
         let got = self.rx.recv().await?;
         self.queued.fetch_sub(got.value.weight(), Ordering::SeqCst);
