@@ -94,6 +94,11 @@ pub const TOUCHED_PEOPLE: Table = Table {
             "String",
             "Person whose profile the run recomputed"
         ),
+        col!(
+            static_inputs,
+            "Bool",
+            "Whether the person's static profile can have changed (a person may have several rows: any true counts)"
+        ),
     ],
     engine: Engine::MergeTree,
     partition_by: None,
@@ -348,6 +353,16 @@ pub const PROFILES_STATIC: Table = Table {
             "Anonymous ids whose history joined this profile (at most 100)"
         ),
         col!(first_seen_at, "DateTime64(3, 'UTC')", "First event"),
+        col!(
+            first_session_id,
+            "String",
+            "The first session (the first-touch fields describe it); empty without sessions"
+        ),
+        col!(
+            first_session_at,
+            "DateTime64(3, 'UTC')",
+            "Start of the first session; 1970 without sessions"
+        ),
         col!(first_path, "String", "Landing page of the first session"),
         col!(first_referrer, "String", "Referrer of the first session"),
         col!(
@@ -1115,6 +1130,19 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "the daily reports' per-person input, computed once per run",
         statements: |layout| REPORT_PEOPLE.create_statements(layout, None),
+    },
+    Migration {
+        version: 8,
+        name: "the first session in profiles_static, and which touched people's static profiles can have changed",
+        statements: |layout| {
+            let mut all = Vec::new();
+            for table in [&TOUCHED_PEOPLE, &PROFILES_STATIC] {
+                all.extend(table.drop_statements(layout));
+                all.extend(table.create_statements(layout, None));
+            }
+            all.push(request_rebuild(layout));
+            all
+        },
     },
 ];
 

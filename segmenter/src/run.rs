@@ -184,6 +184,7 @@ pub async fn run_once(db: &Db, options: &RunOptions) -> Result<RunReport, Error>
 
     progress.step("identity");
     let at = Instant::now();
+    build::profiles::clear_touched(db).await?;
     if something_new {
         build::identity::update(db, &ctx).await?;
         if !full {

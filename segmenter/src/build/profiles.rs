@@ -7,23 +7,15 @@ use super::RunCtx;
 use crate::config::Lifecycle;
 use crate::{Db, Error};
 
-/// The people an incremental run recomputes: those with events received since the watermark
-/// (their day rows are already re-aggregated, so they carry the person id), and both sides of
-/// every identity change. Nobody else's history changed. Written once per run into
-/// `touched_people` ([`record_touched`]); the steps read [`TOUCHED`].
-const TOUCHED_SOURCE: &str = "
-    SELECT project_id, person_id FROM {db}.activity_daily
-    WHERE has({days:Array(Date)}, day) AND (project_id, anonymous_id, user_id) IN (
-        SELECT project_id, anonymous_id, user_id FROM {db}.events
-        WHERE received_at > fromUnixTimestamp64Milli({since:Int64}, 'UTC'))
-    UNION DISTINCT
-    SELECT project_id, new_user_id FROM {db}.identity_changes WHERE run_id = {run:UInt64}
-    UNION DISTINCT
-    SELECT project_id, old_user_id FROM {db}.identity_changes WHERE run_id = {run:UInt64} AND old_user_id != ''";
-
-/// This run's touched people.
+/// This run's touched people: whose dynamic profile (and segment memberships) it recomputes.
+/// Nobody else's history changed. Written into `touched_people` by [`clear_touched`],
+/// [`record_session_owners`] and [`record_touched`]; a person may have several rows.
 pub(crate) const TOUCHED: &str =
     "SELECT project_id, person_id FROM {db}.touched_people WHERE run_id = {run:UInt64}";
+
+/// The touched people whose static profile can have changed ([`record_touched`] says when).
+const STATIC_TOUCHED: &str = "SELECT project_id, person_id FROM {db}.touched_people
+    WHERE run_id = {run:UInt64} AND static_inputs";
 
 /// `(project, person) IN (this run's touched people)`, led by a test of `person` alone: a
 /// one-column `IN` is several times cheaper per row than a tuple `IN`, and it lets the tuple
@@ -35,23 +27,116 @@ pub(crate) fn touched_filter(project: &str, person: &str) -> String {
     )
 }
 
-/// Empties `touched_people`, then (incremental runs) fills it with this run's touched people.
-/// Runs after `activity_daily` is re-aggregated.
-pub(crate) async fn record_touched(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
+/// [`touched_filter`] for the touched people whose static profile can have changed.
+fn static_filter(project: &str, person: &str) -> String {
+    format!(
+        "{person} IN (SELECT person_id FROM {{db}}.touched_people WHERE run_id = {{run:UInt64}} AND static_inputs)
+         AND ({project}, {person}) IN ({STATIC_TOUCHED})"
+    )
+}
+
+/// Empties `touched_people`. Runs first: an incremental run's sessions step already adds to it.
+pub(crate) async fn clear_touched(db: &Db) -> Result<(), Error> {
     db.execute(
         "touched people: truncate",
         db.query(&db.truncate(&TOUCHED_PEOPLE)),
     )
-    .await?;
+    .await
+}
+
+/// Records the people who own the sessions about to be recomputed (`changed`: the sessions
+/// filter), before their rows are deleted: a session can move to another person (a later
+/// event in it carries a second user id), and the person who had it changed too.
+pub(crate) async fn record_session_owners(
+    db: &Db,
+    ctx: &RunCtx,
+    changed: &str,
+) -> Result<(), Error> {
+    let sql = db.sql(
+        &format!(
+            "INSERT INTO {{db}}.touched_people (run_id, project_id, person_id, static_inputs)
+             SELECT DISTINCT {{run:UInt64}}, project_id, person_id, false FROM {{db}}.sessions
+             WHERE has({{session_days:Array(Date)}}, day) AND ({changed})"
+        ),
+        &[],
+    );
+    db.execute("touched people: session owners", ctx.bind(db.query(&sql)))
+        .await
+}
+
+/// The rest of an incremental run's touched people, after `sessions` and `activity_daily` are
+/// re-aggregated: the people of the events received since the watermark (their day rows carry
+/// the person id), the people of the recomputed sessions, both sides of every identity change,
+/// and the people whose first session received an event (their first touch can change).
+const TOUCHED_SOURCE: &str = "
+INSERT INTO {db}.touched_people (run_id, project_id, person_id, static_inputs)
+SELECT DISTINCT {run:UInt64}, project_id, person_id, false FROM {db}.activity_daily
+WHERE has({days:Array(Date)}, day) AND (project_id, anonymous_id, user_id) IN (
+    SELECT project_id, anonymous_id, user_id FROM {db}.events
+    WHERE received_at > fromUnixTimestamp64Milli({since:Int64}, 'UTC'))
+UNION ALL
+SELECT DISTINCT {run:UInt64}, project_id, person_id, false FROM {db}.sessions WHERE version = {run:UInt64}
+UNION ALL
+SELECT {run:UInt64}, project_id, person_id, true FROM {db}.profiles_static
+WHERE first_session_id IN (
+    SELECT session_id FROM {db}.events
+    WHERE received_at > fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND session_id != '')
+UNION ALL
+SELECT {run:UInt64}, project_id, new_user_id, true FROM {db}.identity_changes WHERE run_id = {run:UInt64}
+UNION ALL
+SELECT {run:UInt64}, project_id, old_user_id, true FROM {db}.identity_changes
+WHERE run_id = {run:UInt64} AND old_user_id != ''";
+
+/// Which touched people's static profile can have changed, beyond [`TOUCHED_SOURCE`]'s: those
+/// without a profile yet; with an identify or member event on a re-aggregated day, an event
+/// there older than their first-seen time or from an anonymous id their profile does not list;
+/// or with a recomputed session that starts no later than their first session. (The day rows
+/// hold old events of those days too, so this is a superset.) Everyone else keeps their static
+/// profile: most of a run's people are returning visitors.
+const STATIC_INPUTS: &str = "
+INSERT INTO {db}.touched_people (run_id, project_id, person_id, static_inputs)
+SELECT {run:UInt64}, t.project_id, t.person_id, true
+FROM (SELECT DISTINCT project_id, person_id FROM {db}.touched_people WHERE run_id = {run:UInt64}) AS t
+LEFT JOIN (
+    SELECT project_id, person_id, min(first_at) AS first_at,
+           max(identifies > 0 OR hasAny(mapKeys(event_counts), {member_events_array})) AS member_input,
+           groupUniqArrayIf(anonymous_id, anonymous_id != '') AS anons
+    FROM {db}.activity_daily
+    WHERE has({days:Array(Date)}, day) AND {touched}
+    GROUP BY project_id, person_id
+) AS f ON f.project_id = t.project_id AND f.person_id = t.person_id
+LEFT JOIN (
+    SELECT project_id, person_id, min(started_at) AS first_start
+    FROM {db}.sessions WHERE version = {run:UInt64}
+    GROUP BY project_id, person_id
+) AS r ON r.project_id = t.project_id AND r.person_id = t.person_id
+LEFT JOIN (
+    SELECT project_id, person_id, first_seen_at, anonymous_ids, first_session_id, first_session_at
+    FROM {db}.profiles_static WHERE {touched}
+) AS o ON o.project_id = t.project_id AND o.person_id = t.person_id
+WHERE o.person_id = ''
+   OR f.member_input
+   OR (f.person_id != '' AND (f.first_at < o.first_seen_at OR NOT hasAll(o.anonymous_ids, f.anons)))
+   OR (r.person_id != '' AND (o.first_session_id = '' OR r.first_start <= o.first_session_at))";
+
+/// Adds the rest of an incremental run's touched people ([`TOUCHED_SOURCE`]), then marks those
+/// whose static profile can have changed ([`STATIC_INPUTS`]).
+pub(crate) async fn record_touched(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
     if ctx.is_full() {
         return Ok(());
     }
+    let sql = db.sql(TOUCHED_SOURCE, &[]);
+    db.execute("touched people", ctx.bind(db.query(&sql))).await?;
+    let touched = db.sql(&touched_filter("project_id", "person_id"), &[]);
     let sql = db.sql(
-        "INSERT INTO {db}.touched_people (run_id, project_id, person_id)
-         SELECT {run:UInt64}, project_id, person_id FROM ({source})",
-        &[("source", &db.sql(TOUCHED_SOURCE, &[]))],
+        STATIC_INPUTS,
+        &[
+            ("touched", &touched),
+            ("member_events_array", &MEMBER_EVENTS.replace('(', "[").replace(')', "]")),
+        ],
     );
-    db.execute("touched people", ctx.bind(db.query(&sql))).await
+    db.execute("touched people: static inputs", ctx.bind(db.query(&sql)))
+        .await
 }
 
 const MEMBER_EVENTS: &str =
@@ -63,7 +148,7 @@ const MEMBER_EVENTS: &str =
 /// skew correction, milliseconds), and FINAL would merge the whole table's keys.
 const STATIC: &str = "
 INSERT INTO {db}.profiles_static (project_id, person_id, user_id, is_identified, anonymous_ids,
-    first_seen_at, first_path, first_referrer, first_referrer_domain, first_referrer_class,
+    first_seen_at, first_session_id, first_session_at, first_path, first_referrer, first_referrer_domain, first_referrer_class,
     first_utm_source, first_utm_medium, first_utm_campaign, first_device_class, first_browser,
     first_os, signup_at, member_id, level, traits, version)
 WITH
@@ -79,7 +164,9 @@ ses AS (
            splitByString('\\x1F', argMin(concat(entry_path, '\\x1F', referrer, '\\x1F', referrer_domain, '\\x1F',
                    referrer_class, '\\x1F', utm_source, '\\x1F', utm_medium, '\\x1F', utm_campaign, '\\x1F',
                    device_class, '\\x1F', browser, '\\x1F', os),
-               toUnixTimestamp64Milli(started_at) * 1024 + cityHash64(session_id) % 1024)) AS f
+               toUnixTimestamp64Milli(started_at) * 1024 + cityHash64(session_id) % 1024)) AS f,
+           argMin(session_id, toUnixTimestamp64Milli(started_at) * 1024 + cityHash64(session_id) % 1024) AS f_id,
+           min(started_at) AS f_at
     FROM {db}.sessions
     WHERE {persons}
     GROUP BY project_id, person_id
@@ -115,7 +202,7 @@ tr AS (
 SELECT act.project_id, act.person_id,
        if(startsWith(act.person_id, 'anon:'), '', act.person_id),
        NOT startsWith(act.person_id, 'anon:'),
-       act.anon_ids, act.first_seen,
+       act.anon_ids, act.first_seen, ses.f_id, ses.f_at,
        ses.f[1], ses.f[2], ses.f[3], ses.f[4], ses.f[5], ses.f[6], ses.f[7], ses.f[8], ses.f[9], ses.f[10],
        mem.m_signup,
        multiIf(mem.m_signup_member_id != '', mem.m_signup_member_id,
@@ -162,7 +249,7 @@ pub(crate) async fn first_seen_days(db: &Db, ctx: &RunCtx) -> Result<Vec<String>
                GROUP BY project_id, person_id)",
         &[(
             "touched_filter",
-            &db.sql(&touched_filter("project_id", "person_id"), &[]),
+            &db.sql(&static_filter("project_id", "person_id"), &[]),
         )],
     );
     ctx.bind(db.query(&sql))
@@ -180,7 +267,7 @@ pub(crate) async fn rebuild_static(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
         .await?;
         ("1".to_owned(), "1".to_owned())
     } else {
-        let touched = db.sql(&touched_filter("project_id", "person_id"), &[]);
+        let touched = db.sql(&static_filter("project_id", "person_id"), &[]);
         // The touched people's rows are replaced; anonymous profiles whose history has just
         // joined a user's profile go.
         let old = db.delete_where(
@@ -195,8 +282,8 @@ pub(crate) async fn rebuild_static(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
         db.execute("profiles_static: old rows", ctx.bind(db.query(&old)))
             .await?;
         (
-            db.sql(&touched_filter("project_id", "person_id"), &[]),
-            db.sql(&touched_filter("project_id", "user_id"), &[]),
+            db.sql(&static_filter("project_id", "person_id"), &[]),
+            db.sql(&static_filter("project_id", "user_id"), &[]),
         )
     };
     let sql = db.sql(

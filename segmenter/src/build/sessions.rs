@@ -62,6 +62,7 @@ pub(crate) async fn rebuild(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
         "1".to_owned()
     } else {
         let changed = db.sql(CHANGED, &[]);
+        super::profiles::record_session_owners(db, ctx, &changed).await?;
         // A session belongs to its first day, at most a day from any of its events.
         let delete = db.delete_where(
             &SESSIONS,
