@@ -13,9 +13,10 @@
 // in as (pointer, length) allocated with __wbindgen_malloc (`X.a`), come back as (pointer, length)
 // at a return pointer or as a pointer (0: None) and length; byte slices are views of the
 // wasm memory; no JS value crosses (the handlers call the host given to start, which keeps
-// the clicked element and the compressed bytes; the externref table is only set up). Imports are named
+// the clicked element and the compressed bytes), and the wasm, built without reference-types,
+// has no externref table to set up and no start export. Imports are named
 // without wasm-bindgen's prefix and hash suffix; sdk-wasm/build checks that every import of the
-// built wasm has a handler here and that the externref table setup is still this one.
+// built wasm has a handler here and that wasm-bindgen's glue sets up no table either.
 function spoorWasm(url) {
   var X, L, H, te = new TextEncoder(), td = new TextDecoder('utf-8', { ignoreBOM: true }), W = WebAssembly, F;
 
@@ -48,14 +49,6 @@ function spoorWasm(url) {
   F = {
     __wbindgen_throw: function (p, l) {
       throw Error(str(p, l));
-    },
-    __wbindgen_init_externref_table: function () {
-      var t = X.t;
-      t.set(0, undefined);
-      t.set(1024, undefined);
-      t.set(1025, null);
-      t.set(1026, true);
-      t.set(1027, false);
     },
     now: function () {
       return H.now();
@@ -105,7 +98,6 @@ function spoorWasm(url) {
     return W.instantiateStreaming ? W.instantiateStreaming(r.clone(), imports).catch(compile) : compile();
   }).then(function (w) {
     X = w.instance.exports;
-    X.i();
     return function (lines, host) {
       // Set before start: starting already reads the page and storage.
       H = host;

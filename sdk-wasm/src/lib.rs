@@ -48,7 +48,9 @@ static ALLOC: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
     lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
 
 /// Without `std` nothing may unwind or print: a panic (a bug) traps, which the JS side
-/// catches like any other failed call, so the host page never sees it.
+/// catches like any other failed call, so the host page never sees it. (The shipped build,
+/// `sdk-wasm/build`, compiles `core` with the panic strategy immediate-abort, which traps
+/// before this handler; other `no_std` wasm builds, such as clippy's, link it.)
 #[cfg(all(target_arch = "wasm32", not(feature = "std")))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {

@@ -1,7 +1,6 @@
 //! `spoor-sdk-tools`: build steps of the browser SDK that need more than a shell line.
 //!
 //! ```text
-//! spoor-sdk-tools fix-table-export FILE.wasm   point wasm-bindgen's externref table export back
 //! spoor-sdk-tools prune FILE.wasm [--drop-export NAME]… [--rename-export OLD=NEW]…
 //!                        [--import-module NAME]
 //!                                              remove the element section and exports, rename
@@ -29,18 +28,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Works around binaryen 108 (Debian's wasm-opt) writing every table export with index 0,
-    /// which points wasm-bindgen's `__wbindgen_externrefs` at the funcref table: rewrites that
-    /// export, in place, to the module's first externref table.
-    FixTableExport {
-        file: PathBuf,
-        /// The export to fix.
-        #[arg(long, default_value = "__wbindgen_externrefs")]
-        export: String,
-    },
-    /// Removes, in place, the element section (the funcref table's entries: all it holds is
-    /// `core::fmt`, referenced by `alloc`'s out-of-memory message; `sdk-wasm/build` checks
-    /// after `wasm-opt` that no `call_indirect` is left) and the exports named.
+    /// Removes, in place, the element section (the funcref table's entries: nothing calls
+    /// through the table, `sdk-wasm/build` checks after `wasm-opt` that no `call_indirect` is
+    /// left) and the exports named.
     Prune {
         file: PathBuf,
         /// An export the JS glue does not use (repeatable).
@@ -70,13 +60,6 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::FixTableExport { file, export } => {
-            let mut bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let fixed = wasm::fix_table_export(&mut bytes, &export)?;
-            std::fs::write(&file, &bytes)?;
-            eprintln!("fix-table-export: {fixed} export(s) fixed");
-        }
         Command::Prune {
             file,
             drop_exports,
