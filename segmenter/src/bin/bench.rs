@@ -46,7 +46,9 @@ const FULL_BUDGET: Duration = Duration::from_secs(60);
 /// The as-of time: the day after the synthetic month ends.
 const AS_OF: &str = "2026-11-21T23:00:00Z";
 
-/// Users `u` have 10 events each on average, in sessions of 4 events on one of 30 days;
+/// Users `u` have 10 events each on average, in sessions of 4 events on one of 30 days (the
+/// session id names its day: the 1 % added later, on the last day, opens new sessions there
+/// rather than continuing sessions weeks old, which the SDK never sends);
 /// a third of them identify on their third event. Event mix: 55 % page views, 15 % page
 /// leaves, 10 % clicks, 6 % searches (1 in 7 finds nothing), 5 % orders (identified users),
 /// the rest member events.
@@ -60,7 +62,7 @@ SELECT 'shop', generateUUIDv4(number),
        multiIf(is_identify OR r < 90 OR uid = '', '', r < 95, 'order_completed', r < 98, 'points_earned', 'member_signin'),
        ts, ts, ts,
        if({received_base:Int64} > 0, fromUnixTimestamp64Milli({received_base:Int64} + number % 1000, 'UTC'), ts + toIntervalSecond(1)),
-       concat('a', toString(u)), uid, concat('s', toString(u), '-', toString(s)), toUInt32(s + 1), ts,
+       concat('a', toString(u)), uid, concat('s', toString(u), '-', toString(s), '-', toString(day)), toUInt32(s + 1), ts,
        concat('https://shop.example', p), p,
        if(j % 4 = 0, ['', 'https://www.google.com/', 'https://news.example/a', 'https://t.co/x'][h % 4 + 1], ''),
        if(j % 4 = 0, ['', 'www.google.com', 'news.example', 't.co'][h % 4 + 1], ''),
@@ -75,7 +77,7 @@ SELECT 'shop', generateUUIDv4(number),
        ['desktop', 'mobile', 'tablet'][h % 3 + 1], ['Chrome', 'Firefox', 'Safari'][h % 3 + 1], ['Windows', 'macOS', 'Android', 'iOS'][h % 4 + 1],
        if(r >= 86 AND NOT is_identify AND uid != '', 'server', 'browser')
 FROM (
-    SELECT number, u, j, s, h, r, is_identify, uid, p,
+    SELECT number, u, j, s, h, r, is_identify, uid, p, day,
            {start:DateTime64(3, 'UTC')} + toIntervalDay(day) + toIntervalSecond(second + j * 40) AS ts
     FROM (
         SELECT number,
