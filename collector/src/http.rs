@@ -83,6 +83,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics));
     if let Some(dir) = &state.config.sdk_dir {
+        // The SDK as built (`sdk-wasm/build`): a client that accepts gzip gets `FILE.gz`
+        // (zopfli, precompressed at build time) with `Content-Encoding: gzip` and FILE's
+        // `Content-Type` (`application/wasm` for the wasm: streaming compile); others get
+        // FILE. Either way the answer depends on `Accept-Encoding`, which caches must know.
         let files = tower::ServiceBuilder::new()
             .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
                 header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -92,7 +96,11 @@ pub fn app(state: Arc<AppState>) -> Router {
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=300"),
             ))
-            .service(tower_http::services::ServeDir::new(dir));
+            .layer(tower_http::set_header::SetResponseHeaderLayer::appending(
+                header::VARY,
+                HeaderValue::from_static("accept-encoding"),
+            ))
+            .service(tower_http::services::ServeDir::new(dir).precompressed_gzip());
         router = router.nest_service("/sdk", files);
     }
     router.with_state(state)

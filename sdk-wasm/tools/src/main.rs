@@ -8,6 +8,9 @@
 //! spoor-sdk-tools minify [--module] IN OUT     minify JS (oxc: compress + mangle)
 //! spoor-sdk-tools check-glue GENERATED.js CORE.js
 //!                                              js/core.js's glue handles the wasm's imports
+//! spoor-sdk-tools precompress [--iterations N] FILE…
+//!                                              write FILE.gz (zopfli, deterministic), checked
+//!                                              to decompress to FILE (precompress.rs)
 //! ```
 
 use std::path::PathBuf;
@@ -17,6 +20,7 @@ use clap::{Parser, Subcommand};
 
 mod glue;
 mod minify;
+mod precompress;
 mod wasm;
 
 #[derive(Parser)]
@@ -55,6 +59,16 @@ enum Command {
         module: bool,
         input: PathBuf,
         output: PathBuf,
+    },
+    /// Writes `FILE.gz` next to each file: a deterministic gzip stream (no mtime, no name)
+    /// made with zopfli, decoded again and compared with the file before it is written. For
+    /// servers that send a precompressed `.gz` to clients accepting gzip (`gzip_static`).
+    Precompress {
+        /// Zopfli iterations per block (more: slower, rarely smaller).
+        #[arg(long, default_value_t = precompress::DEFAULT_ITERATIONS)]
+        iterations: u64,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -107,6 +121,40 @@ fn main() -> anyhow::Result<()> {
             let code = minify::minify(&source, module)?;
             std::fs::write(&output, code)?;
         }
+        Command::Precompress { iterations, files } => {
+            // One thread per file (the wasm takes most of the time; the JS files run beside it).
+            std::thread::scope(|scope| {
+                let jobs: Vec<_> = files
+                    .iter()
+                    .map(|file| scope.spawn(move || precompress_file(file, iterations)))
+                    .collect();
+                jobs.into_iter()
+                    .try_for_each(|job| job.join().expect("precompress thread panicked"))
+            })?;
+        }
     }
+    Ok(())
+}
+
+/// `file` → `file.gz` (written to a temporary name first, so no half file is ever served).
+fn precompress_file(file: &std::path::Path, iterations: u64) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let gz = precompress::gzip(&data, iterations)
+        .with_context(|| format!("precompressing {}", file.display()))?;
+    let mut name = file.as_os_str().to_owned();
+    name.push(".gz");
+    let target = PathBuf::from(name);
+    let mut tmp = target.clone().into_os_string();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, &gz).with_context(|| format!("writing {}", target.display()))?;
+    std::fs::rename(&tmp, &target).with_context(|| format!("writing {}", target.display()))?;
+    eprintln!(
+        "precompress: {} {} -> {} bytes (zopfli, {iterations} iterations, {:.1} s)",
+        target.display(),
+        data.len(),
+        gz.len(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
