@@ -260,8 +260,51 @@ pub const SESSIONS: Table = Table {
     partition_by: Some("toYYYYMM(day)"),
     order_by: "(project_id, day, session_id)",
     sharding_key: "cityHash64(project_id, anonymous_id)",
-    settings: WIDE_PARTS,
+    settings: PATCHED_PARTS,
 };
+
+/// The block number and offset columns: what a lightweight update's patch part addresses rows
+/// by. Runs delete rows as lightweight updates (the segmenter sets `lightweight_delete_mode =
+/// lightweight_update`): the deleted rows' mask goes into a small patch part, where a
+/// lightweight delete's mutation rewrites the mask of every part of the table — measured on
+/// the benchmark's 3 M sessions: 0.7–2 s per DELETE even when no row matched, 0.08 s as a
+/// patch. Every table a run deletes from has them ([`PATCHED_TABLES`]).
+pub const BLOCK_COLUMNS: &[&str] = &[
+    "enable_block_number_column = 1",
+    "enable_block_offset_column = 1",
+];
+
+/// [`WIDE_PARTS`] and [`BLOCK_COLUMNS`].
+pub const PATCHED_PARTS: &[&str] = &[
+    "min_bytes_for_wide_part = 0",
+    "enable_block_number_column = 1",
+    "enable_block_offset_column = 1",
+];
+
+/// The tables runs delete rows from: [`WIDE_PART_TABLES`] and the reports.
+pub const PATCHED_TABLES: &[Table] = &[
+    SESSIONS,
+    ACTIVITY_DAILY,
+    PROFILES_STATIC,
+    PROFILES_DYNAMIC,
+    SEGMENT_MEMBERS,
+    REPORT_DAILY_STATES,
+    REPORT_DAILY_PAGES_STATES,
+    REPORT_DAILY_SOURCES_STATES,
+    REPORT_DAILY_SEARCHES_STATES,
+    REPORT_DAILY,
+    REPORT_DAILY_PAGES,
+    REPORT_DAILY_SOURCES,
+    REPORT_DAILY_SEARCHES,
+    REPORT_WEEKLY,
+    REPORT_WEEKLY_PAGES,
+    REPORT_WEEKLY_SOURCES,
+    REPORT_WEEKLY_SEARCHES,
+    REPORT_MONTHLY,
+    REPORT_MONTHLY_PAGES,
+    REPORT_MONTHLY_SOURCES,
+    REPORT_MONTHLY_SEARCHES,
+];
 
 /// One row per (UTC day, anonymous id, user id): the compact history profiles, segments and
 /// reports are computed from. `person_id` applies the identity rule; the days of an anonymous id
@@ -331,7 +374,7 @@ pub const ACTIVITY_DAILY: Table = Table {
     partition_by: Some("toYYYYMMDD(day)"),
     order_by: "(project_id, day, anonymous_id, user_id)",
     sharding_key: "cityHash64(project_id, anonymous_id)",
-    settings: WIDE_PARTS,
+    settings: PATCHED_PARTS,
 };
 
 /// Facts about a person that do not depend on when you look.
@@ -437,7 +480,7 @@ pub const PROFILES_STATIC: Table = Table {
     partition_by: None,
     order_by: "(project_id, person_id)",
     sharding_key: "cityHash64(project_id, person_id)",
-    settings: WIDE_PARTS,
+    settings: PATCHED_PARTS,
 };
 
 /// What a person does, as of the run's time. Rebuilt on each run, one partition per run.
@@ -540,7 +583,7 @@ pub const PROFILES_DYNAMIC: Table = Table {
     partition_by: None,
     order_by: "(project_id, person_id)",
     sharding_key: "cityHash64(project_id, person_id)",
-    settings: WIDE_PARTS,
+    settings: PATCHED_PARTS,
 };
 
 /// Segment definitions.
@@ -603,7 +646,7 @@ pub const SEGMENT_MEMBERS: Table = Table {
     partition_by: None,
     order_by: "(segment_id, project_id, person_id)",
     sharding_key: "cityHash64(segment_id)",
-    settings: WIDE_PARTS,
+    settings: PATCHED_PARTS,
 };
 
 /// Who entered or left each segment, and when.
@@ -774,7 +817,7 @@ macro_rules! report_table {
             partition_by: None,
             order_by: concat!("(project_id, ", stringify!($period), ")"),
             sharding_key: "cityHash64(project_id)",
-            settings: &[],
+            settings: BLOCK_COLUMNS,
         }
     };
 }
@@ -800,7 +843,7 @@ macro_rules! pages_table {
             partition_by: None,
             order_by: concat!("(project_id, ", stringify!($period), ", path)"),
             sharding_key: "cityHash64(project_id)",
-            settings: &[],
+            settings: BLOCK_COLUMNS,
         }
     };
 }
@@ -831,7 +874,7 @@ macro_rules! sources_table {
                 ", referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign)"
             ),
             sharding_key: "cityHash64(project_id)",
-            settings: &[],
+            settings: BLOCK_COLUMNS,
         }
     };
 }
@@ -853,7 +896,7 @@ macro_rules! searches_table {
             partition_by: None,
             order_by: concat!("(project_id, ", stringify!($period), ", query)"),
             sharding_key: "cityHash64(project_id)",
-            settings: &[],
+            settings: BLOCK_COLUMNS,
         }
     };
 }
@@ -886,7 +929,7 @@ macro_rules! state_table {
             partition_by: None,
             order_by: $order,
             sharding_key: "cityHash64(project_id)",
-            settings: WIDE_PARTS,
+            settings: PATCHED_PARTS,
         }
     };
 }
@@ -1142,6 +1185,24 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
             }
             all.push(request_rebuild(layout));
             all
+        },
+    },
+    Migration {
+        version: 9,
+        name: "block number and offset columns, so runs delete through patch parts",
+        statements: |layout| {
+            PATCHED_TABLES
+                .iter()
+                .map(|t| {
+                    format!(
+                        "ALTER TABLE {}.{}{} MODIFY SETTING {}",
+                        layout.database,
+                        storage_name(t, layout),
+                        layout.on_cluster(),
+                        BLOCK_COLUMNS.join(", ")
+                    )
+                })
+                .collect()
         },
     },
 ];

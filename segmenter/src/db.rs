@@ -13,6 +13,10 @@ use crate::Error;
 const SETTINGS: &[(&str, &str)] = &[
     // Deletes of re-aggregated days are visible to the insert that follows.
     ("lightweight_deletes_sync", "2"),
+    // A DELETE writes a patch part with the deleted rows' mask (cost ∝ rows deleted) instead
+    // of a mutation that rewrites every part's mask (cost ∝ table); see
+    // `spoor_schema::segmenter::BLOCK_COLUMNS`. Needs ClickHouse 25.7 or newer.
+    ("lightweight_delete_mode", "lightweight_update"),
     ("mutations_sync", "2"),
     ("join_use_nulls", "0"),
     ("async_insert", "0"),

@@ -188,6 +188,7 @@ async fn bench(args: &Args) -> anyhow::Result<bool> {
         progress: true,
         ..RunOptions::default()
     };
+    settle(&db).await?;
     reset_peak(args.server_pid);
     let full = run_once(&db, &options).await?;
     let full_peak = peak(args.server_pid);
@@ -218,6 +219,10 @@ async fn bench(args: &Args) -> anyhow::Result<bool> {
         full: false,
         ..options
     };
+    // Runs come every few minutes (`run --every 5m`): by then the server has merged the parts
+    // the previous run and the new events wrote. Measured in that steady state, not while the
+    // full rebuild's 20 M rows are still being merged underneath.
+    settle(&db).await?;
     reset_peak(args.server_pid);
     let incremental = run_once(&db, &options).await?;
     let incremental_peak = peak(args.server_pid);
@@ -229,6 +234,7 @@ async fn bench(args: &Args) -> anyhow::Result<bool> {
         as_of: Some(as_of + time::Duration::DAY),
         ..options.clone()
     };
+    settle(&db).await?;
     let rollover = run_once(&db, &next_day).await?;
     print_report("first run of the next day (no new events)", &rollover, None);
 
@@ -279,6 +285,33 @@ async fn generate(
         .param("received_base", received_base)
         .execute()
         .await?;
+    Ok(())
+}
+
+/// Waits until the server has no merge or mutation running in the bench database (at most
+/// five minutes), and says how long that took.
+async fn settle(db: &Db) -> anyhow::Result<()> {
+    let at = Instant::now();
+    loop {
+        let busy: u64 = db
+            .client()
+            .query(
+                "SELECT count() FROM (SELECT 1 FROM system.merges WHERE database = ?
+                      UNION ALL SELECT 1 FROM system.mutations WHERE database = ? AND NOT is_done)",
+            )
+            .bind(db.database())
+            .bind(db.database())
+            .fetch_one()
+            .await?;
+        if busy == 0 || at.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!(
+        "(waited {:.1}s for the server's background merges to finish)",
+        at.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
