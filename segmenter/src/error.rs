@@ -20,6 +20,11 @@ pub enum Error {
     },
     #[error(transparent)]
     Migrate(#[from] spoor_schema::MigrateError),
+    #[error(
+        "the segmenter needs ClickHouse {}.{} or newer (its runs delete rows through lightweight updates); this server is {version}",
+        crate::run::MIN_SERVER.0, crate::run::MIN_SERVER.1
+    )]
+    ServerTooOld { version: String },
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error(transparent)]
@@ -47,7 +52,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Unreachable { .. } => 3,
-            Error::Query { .. } | Error::Migrate(_) => 4,
+            Error::Query { .. } | Error::Migrate(_) | Error::ServerTooOld { .. } => 4,
             Error::Config(_) | Error::Segment(_) => 5,
             Error::UnknownSegment(_) => 6,
         }

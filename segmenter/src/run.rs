@@ -81,9 +81,30 @@ impl std::fmt::Display for RunReport {
     }
 }
 
+/// The oldest ClickHouse the segmenter runs on: 25.7 brought lightweight updates (patch
+/// parts), which its deletes use (`lightweight_delete_mode`).
+pub const MIN_SERVER: (u32, u32) = (25, 7);
+
+/// Whether a `version()` text (`26.9.2.1`) is at least [`MIN_SERVER`].
+fn server_supported(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= MIN_SERVER,
+        _ => false,
+    }
+}
+
 /// Applies the migrations the segmenter needs: the collector's (so that `events` exists even
-/// when the segmenter starts first) and its own.
+/// when the segmenter starts first) and its own. Refuses a server older than [`MIN_SERVER`].
 pub async fn migrate(db: &Db) -> Result<(), Error> {
+    let version: String = db
+        .query("SELECT version()")
+        .fetch_one()
+        .await
+        .map_err(|e| Error::query("read the server version", e))?;
+    if !server_supported(&version) {
+        return Err(Error::ServerTooOld { version });
+    }
     spoor_schema::migrate(
         db.client(),
         "collector",
@@ -429,5 +450,20 @@ impl Progress {
     fn finish(&self) {
         self.0.inc(1);
         self.0.finish_with_message("done");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_supported;
+
+    #[test]
+    fn servers_from_25_7_on_are_supported() {
+        assert!(server_supported("26.9.2.1"));
+        assert!(server_supported("25.7.1.3997"));
+        assert!(server_supported("25.10.1"));
+        assert!(!server_supported("25.6.5.41"));
+        assert!(!server_supported("24.12.1"));
+        assert!(!server_supported("unknown"));
     }
 }
