@@ -44,8 +44,8 @@ fn random_event(rng: &mut Rng, batch: u64, index: u64) -> Ev {
     // Six-hour session blocks; the one from 21:00 to 03:00 crosses midnight.
     let block = (day * 24 + hour + 3) / 6;
     let mut e = ev("page_view", &when, &format!("a{anon}")).session(&format!("s{anon}-{block}"));
-    e.0.received_at = common::at(&format!("2026-11-22T0{batch}:00:00Z"))
-        + time::Duration::seconds(index as i64);
+    e.0.received_at =
+        common::at(&format!("2026-11-22T0{batch}:00:00Z")) + time::Duration::seconds(index as i64);
     // Anonymous ids 0 and 3 are one user's two devices; 5 is shared by users 2 and 0.
     let user = match anon {
         5 if rng.below(2) == 0 => "u0".to_owned(),
@@ -74,7 +74,10 @@ fn random_event(rng: &mut Rng, batch: u64, index: u64) -> Ev {
         60..=69 => {
             e.0.kind = "search".to_owned();
             let results = if rng.below(3) == 0 { 0 } else { 4 };
-            e = e.search(rng.pick(&["Shoes", "shoes ", "red hat", "gift"]), Some(results));
+            e = e.search(
+                rng.pick(&["Shoes", "shoes ", "red hat", "gift"]),
+                Some(results),
+            );
         }
         70..=77 => {
             e.0.kind = "identify".to_owned();
@@ -146,7 +149,9 @@ async fn case(seed: u64) {
     let db = fresh_db(&format!("incr{seed}")).await;
     for text in SEGMENTS {
         let definition = Definition::parse(text, Format::Toml).expect("valid segment");
-        store::add(&db, &definition, None).await.expect("add segment");
+        store::add(&db, &definition, None)
+            .await
+            .expect("add segment");
     }
     let mut rng = Rng(seed);
     let mut sent: Vec<Ev> = Vec::new();

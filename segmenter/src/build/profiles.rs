@@ -126,13 +126,17 @@ pub(crate) async fn record_touched(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
         return Ok(());
     }
     let sql = db.sql(TOUCHED_SOURCE, &[]);
-    db.execute("touched people", ctx.bind(db.query(&sql))).await?;
+    db.execute("touched people", ctx.bind(db.query(&sql)))
+        .await?;
     let touched = db.sql(&touched_filter("project_id", "person_id"), &[]);
     let sql = db.sql(
         STATIC_INPUTS,
         &[
             ("touched", &touched),
-            ("member_events_array", &MEMBER_EVENTS.replace('(', "[").replace(')', "]")),
+            (
+                "member_events_array",
+                &MEMBER_EVENTS.replace('(', "[").replace(')', "]"),
+            ),
         ],
     );
     db.execute("touched people: static inputs", ctx.bind(db.query(&sql)))
