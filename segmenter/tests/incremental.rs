@@ -172,30 +172,37 @@ async fn case(seed: u64) {
         let report = run(&db, AS_OF).await;
         assert_eq!(report.full, batch == 0, "seed {seed} batch {batch}");
     }
-    let mut incremental = Vec::new();
-    for sql in EVERYTHING {
-        incremental.push(rows(&db, sql).await);
-    }
+    let incremental = full_rebuild_agrees(&db, &format!("seed {seed}")).await;
     assert!(
         !incremental[0].is_empty() && !incremental[3].is_empty(),
         "seed {seed}: the stream produced activity and profiles"
     );
+}
+
+/// Snapshots [`EVERYTHING`], runs a full rebuild as of [`AS_OF`], and asserts that it gives
+/// the same rows. Returns the snapshot.
+async fn full_rebuild_agrees(db: &spoor_segmenter::Db, case: &str) -> Vec<Vec<String>> {
+    let mut incremental = Vec::new();
+    for sql in EVERYTHING {
+        incremental.push(rows(db, sql).await);
+    }
     let options = spoor_segmenter::RunOptions {
         full: true,
         as_of: Some(common::at(AS_OF)),
         overlap: std::time::Duration::ZERO,
         ..Default::default()
     };
-    spoor_segmenter::run_once(&db, &options)
+    spoor_segmenter::run_once(db, &options)
         .await
         .expect("full run");
-    for (sql, before) in EVERYTHING.iter().zip(incremental) {
+    for (sql, before) in EVERYTHING.iter().zip(&incremental) {
         assert_eq!(
-            rows(&db, sql).await,
+            &rows(db, sql).await,
             before,
-            "seed {seed}: incremental runs and a full rebuild disagree on\n{sql}"
+            "{case}: incremental runs and a full rebuild disagree on\n{sql}"
         );
     }
+    incremental
 }
 
 #[tokio::test]
@@ -230,26 +237,8 @@ async fn a_session_taken_over_by_a_second_user_updates_the_first() {
     )
     .await;
     run(&db, AS_OF).await;
-    let incremental: Vec<Vec<String>> = {
-        let mut all = Vec::new();
-        for sql in EVERYTHING {
-            all.push(rows(&db, sql).await);
-        }
-        all
-    };
-    let options = spoor_segmenter::RunOptions {
-        full: true,
-        as_of: Some(common::at(AS_OF)),
-        overlap: std::time::Duration::ZERO,
-        ..Default::default()
-    };
-    spoor_segmenter::run_once(&db, &options)
-        .await
-        .expect("full run");
+    full_rebuild_agrees(&db, "takeover").await;
     assert_eq!(rows(&db, sessions).await, ["u1\t0", "u2\t1"]);
-    for (sql, before) in EVERYTHING.iter().zip(incremental) {
-        assert_eq!(rows(&db, sql).await, before, "{sql}");
-    }
 }
 
 /// A late session that starts before a person's first session, after their first event (a
