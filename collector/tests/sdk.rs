@@ -5,12 +5,15 @@
 //! the collector's router around a store and readiness probe that are never asked, on a real
 //! socket, so the headers are the ones a browser sees.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
+mod common;
+
+use common::gzip;
 use reqwest::StatusCode;
 use reqwest::header::{
     ACCEPT_ENCODING, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
@@ -60,12 +63,6 @@ async fn serve_sdk(dir: &Path) -> String {
         .await
     });
     url
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(data).unwrap();
-    gz.finish().unwrap()
 }
 
 fn gunzip(data: &[u8]) -> Vec<u8> {

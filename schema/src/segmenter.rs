@@ -268,7 +268,8 @@ pub const SESSIONS: Table = Table {
 /// lightweight_update`): the deleted rows' mask goes into a small patch part, where a
 /// lightweight delete's mutation rewrites the mask of every part of the table — measured on
 /// the benchmark's 3 M sessions: 0.7–2 s per DELETE even when no row matched, 0.08 s as a
-/// patch. Every table a run deletes from has them ([`PATCHED_TABLES`]).
+/// patch. Every table a run deletes from has them: [`WIDE_PART_TABLES`] and the reports
+/// (migration 9).
 pub const BLOCK_COLUMNS: &[&str] = &[
     "enable_block_number_column = 1",
     "enable_block_offset_column = 1",
@@ -279,31 +280,6 @@ pub const PATCHED_PARTS: &[&str] = &[
     "min_bytes_for_wide_part = 0",
     "enable_block_number_column = 1",
     "enable_block_offset_column = 1",
-];
-
-/// The tables runs delete rows from: [`WIDE_PART_TABLES`] and the reports.
-pub const PATCHED_TABLES: &[Table] = &[
-    SESSIONS,
-    ACTIVITY_DAILY,
-    PROFILES_STATIC,
-    PROFILES_DYNAMIC,
-    SEGMENT_MEMBERS,
-    REPORT_DAILY_STATES,
-    REPORT_DAILY_PAGES_STATES,
-    REPORT_DAILY_SOURCES_STATES,
-    REPORT_DAILY_SEARCHES_STATES,
-    REPORT_DAILY,
-    REPORT_DAILY_PAGES,
-    REPORT_DAILY_SOURCES,
-    REPORT_DAILY_SEARCHES,
-    REPORT_WEEKLY,
-    REPORT_WEEKLY_PAGES,
-    REPORT_WEEKLY_SOURCES,
-    REPORT_WEEKLY_SEARCHES,
-    REPORT_MONTHLY,
-    REPORT_MONTHLY_PAGES,
-    REPORT_MONTHLY_SOURCES,
-    REPORT_MONTHLY_SEARCHES,
 ];
 
 /// One row per (UTC day, anonymous id, user id): the compact history profiles, segments and
@@ -1139,20 +1115,7 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 4,
         name: "wide parts for the tables runs delete rows from",
-        statements: |layout| {
-            WIDE_PART_TABLES
-                .iter()
-                .map(|t| {
-                    format!(
-                        "ALTER TABLE {}.{}{} MODIFY SETTING {}",
-                        layout.database,
-                        storage_name(t, layout),
-                        layout.on_cluster(),
-                        WIDE_PARTS.join(", ")
-                    )
-                })
-                .collect()
-        },
+        statements: |layout| modify_settings(WIDE_PART_TABLES.iter(), WIDE_PARTS, layout),
     },
     Migration {
         version: 5,
@@ -1191,21 +1154,34 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
         version: 9,
         name: "block number and offset columns, so runs delete through patch parts",
         statements: |layout| {
-            PATCHED_TABLES
-                .iter()
-                .map(|t| {
-                    format!(
-                        "ALTER TABLE {}.{}{} MODIFY SETTING {}",
-                        layout.database,
-                        storage_name(t, layout),
-                        layout.on_cluster(),
-                        BLOCK_COLUMNS.join(", ")
-                    )
-                })
-                .collect()
+            let reports: Vec<Table> = Period::ALL.iter().flat_map(|p| p.tables()).collect();
+            modify_settings(
+                WIDE_PART_TABLES.iter().chain(&reports),
+                BLOCK_COLUMNS,
+                layout,
+            )
         },
     },
 ];
+
+/// `ALTER TABLE … MODIFY SETTING` of `settings` for each table (its storage table).
+fn modify_settings<'a>(
+    tables: impl Iterator<Item = &'a Table>,
+    settings: &[&str],
+    layout: &Layout,
+) -> Vec<String> {
+    tables
+        .map(|t| {
+            format!(
+                "ALTER TABLE {}.{}{} MODIFY SETTING {}",
+                layout.database,
+                storage_name(t, layout),
+                layout.on_cluster(),
+                settings.join(", ")
+            )
+        })
+        .collect()
+}
 
 /// The `mode` of a `segmenter_runs` row that asks for a full rebuild at the next run: what a
 /// migration records (with [`request_rebuild`]) after it changed (and emptied) a derived table.
