@@ -123,6 +123,7 @@ fn random_event(rng: &mut Rng, batch: u64, index: u64) -> Ev {
 
 /// Everything a run derives, as text; columns stamped with the run's time are left out.
 const EVERYTHING: &[&str] = &[
+    "SELECT * FROM {db}.identities ORDER BY ALL",
     "SELECT * FROM {db}.activity_daily ORDER BY ALL",
     "SELECT * EXCEPT version FROM {db}.sessions ORDER BY ALL",
     "SELECT * EXCEPT version FROM {db}.profiles_static FINAL ORDER BY ALL",

@@ -5,9 +5,10 @@
 //! a user id, before or after, then counts for that user; events that carry a user id count for
 //! it. The mapping is kept in `identity_map`, so an anonymous history stays joined on later runs;
 //! only an identify with an even earlier timestamp (a late event) can move it, and such moves
-//! are recorded in `identity_changes`.
+//! are recorded in `identity_changes`. The resolved mapping is kept in the `identities` table:
+//! each run re-resolves the anonymous ids of its new pairs.
 
-use spoor_schema::segmenter::IDENTITY_MAP;
+use spoor_schema::segmenter::{IDENTITIES, IDENTITY_MAP, resolve_identities};
 
 use super::RunCtx;
 use crate::{Db, Error};
@@ -38,11 +39,14 @@ LEFT JOIN (
 ) AS o ON o.project_id = n.project_id AND o.anonymous_id = n.anonymous_id
 WHERE o.user_id != n.user_id";
 
-/// Records this run's identity changes (incremental runs), then adds the new pairs.
+/// Records this run's identity changes (incremental runs), adds the new pairs, and re-resolves
+/// their anonymous ids in `identities`.
 pub(crate) async fn update(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
     let new = if ctx.is_full() {
-        db.execute("identity: truncate", db.query(&db.truncate(&IDENTITY_MAP)))
-            .await?;
+        for table in [&IDENTITY_MAP, &IDENTITIES] {
+            db.execute("identity: truncate", db.query(&db.truncate(table)))
+                .await?;
+        }
         "1"
     } else {
         "received_at > fromUnixTimestamp64Milli({since:Int64}, 'UTC')"
@@ -60,5 +64,18 @@ pub(crate) async fn update(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
     );
     db.execute("identity: map", ctx.bind(db.query(&sql)))
         .await?;
-    Ok(())
+    let scope = if ctx.is_full() {
+        "1".to_owned()
+    } else {
+        let fresh = format!(
+            "(project_id, anonymous_id) IN (SELECT project_id, anonymous_id FROM ({pairs}))"
+        );
+        let old = db.delete_where(&IDENTITIES, &fresh);
+        db.execute("identity: old resolutions", ctx.bind(db.query(&old)))
+            .await?;
+        fresh
+    };
+    let sql = resolve_identities(db.layout(), &scope);
+    db.execute("identity: resolve", ctx.bind(db.query(&sql)))
+        .await
 }
