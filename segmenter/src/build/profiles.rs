@@ -375,7 +375,9 @@ const RFM: &str = "
                                  / count() OVER (PARTITION BY project_id, ot > 0))))";
 
 /// The patch run's RFM pass: recompute every buyer's scores from the current rows and rewrite
-/// the rows whose scores changed (or that this run wrote with placeholder scores).
+/// the rows whose scores changed (or that this run wrote with placeholder scores). Read without
+/// FINAL: the rows this run superseded are already deleted (synchronously), so each person has
+/// one row, and FINAL cost a merge of the whole table on read (benchmark: 0.6 s → 0.35 s).
 const RFM_PASS: &str = "
 INSERT INTO {db}.profiles_dynamic (project_id, person_id, as_of, is_identified, first_seen_at,
     last_seen_at, days_since_last_seen, active_days_7d, active_days_30d, sessions_7d, sessions_30d,
@@ -392,7 +394,7 @@ FROM (
         toUInt8(ceil(5 * count() OVER (PARTITION BY project_id ORDER BY last_order_at ASC) / count() OVER (PARTITION BY project_id))) AS r,
         toUInt8(ceil(5 * count() OVER (PARTITION BY project_id ORDER BY orders_total ASC) / count() OVER (PARTITION BY project_id))) AS f,
         toUInt8(ceil(5 * count() OVER (PARTITION BY project_id ORDER BY revenue_total ASC) / count() OVER (PARTITION BY project_id))) AS m
-    FROM {db}.profiles_dynamic FINAL
+    FROM {db}.profiles_dynamic
     WHERE orders_total > 0
 )
 WHERE version = {version:UInt64} OR r != rfm_recency OR f != rfm_frequency OR m != rfm_monetary";

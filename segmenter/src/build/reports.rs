@@ -140,6 +140,8 @@ GROUP BY project_id, day";
 
 /// Per project, day and person of the days being recomputed: what the daily summary and its
 /// states need. A person counts as new on the day (week, month) of their first-seen time.
+/// `first_seen` is joined whole: filtering it by `pa`'s people re-ran `pa` and cost more than
+/// the join (benchmark, two days of 30: 1.1 s → 0.6 s).
 const PEOPLE: &str = "
 INSERT INTO {db}.report_people (project_id, day, person_id, visited, ordered, new_day, new_week, new_month,
     page_views, searches, zero_result_searches, orders, revenue, signups, signins, points_earned, points_redeemed)
@@ -157,7 +159,6 @@ pa AS (
 first_seen AS (
     SELECT project_id, person_id, toDate(first_seen_at) AS fs, first_seen_at != toDateTime64(0, 3, 'UTC') AS known
     FROM {db}.profiles_static
-    WHERE (project_id, person_id) IN (SELECT project_id, person_id FROM pa)
 )
 SELECT pa.project_id, pa.day, pa.person_id, pa.visited, pa.o > 0,
        pa.visited AND f.known AND f.fs = pa.day,
