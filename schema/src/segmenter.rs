@@ -924,7 +924,7 @@ macro_rules! state_table {
                 col!(project_id, "LowCardinality(String)", "Project"),
                 col!(day, "Date", "UTC day"),
                 $(col!($key, $ty, "Breakdown key, as in the daily report"),)*
-                $(col!($state, "AggregateFunction(uniqExact, String)", $what),)*
+                $(col!($state, "AggregateFunction(uniqExact, UInt64)", $what),)*
             ],
             engine: Engine::MergeTree,
             partition_by: None,
@@ -939,7 +939,7 @@ macro_rules! state_table {
 /// them (and sum the daily tables' additive columns) instead of re-reading their whole period.
 pub const REPORT_DAILY_STATES: Table = state_table!(
     "report_daily_states",
-    "Spoor segmenter: per project and UTC day, sets of people (uniqExact states) that weekly and monthly reports merge.",
+    "Spoor segmenter: per project and UTC day, sets of people (uniqExact states of sipHash64(person_id)) that weekly and monthly reports merge.",
     [],
     [
         visitors: "People who visited that day",
@@ -1193,6 +1193,19 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
             all.extend(IDENTITIES.create_statements(layout, None));
             all.push(resolve_identities(layout, "1"));
             all.extend(view_statements(layout));
+            all
+        },
+    },
+    Migration {
+        version: 11,
+        name: "per-day report states hold 64-bit hashes of person ids",
+        statements: |layout| {
+            let mut all = Vec::new();
+            for table in SEGMENTER_STATE_TABLES {
+                all.extend(table.drop_statements(layout));
+                all.extend(table.create_statements(layout, None));
+            }
+            all.push(request_rebuild(layout));
             all
         },
     },

