@@ -484,7 +484,8 @@ pub const PROFILES_STATIC: Table = Table {
     settings: PATCHED_PARTS,
 };
 
-/// What a person does, as of the run's time. Rebuilt on each run, one partition per run.
+/// What a person does, as of the run's time. Rebuilt on each run: for everyone (through
+/// [`PROFILES_DYNAMIC_NEXT`]) or for the people the run touched.
 pub const PROFILES_DYNAMIC: Table = Table {
     name: "profiles_dynamic",
     comment: "Spoor segmenter: dynamic profile per person as of the UTC day of as_of (recency, activity, RFM, engagement, lifecycle). Superseded rows are deleted by each run; FINAL is only needed while a run is writing.",
@@ -585,6 +586,17 @@ pub const PROFILES_DYNAMIC: Table = Table {
     order_by: "(project_id, person_id)",
     sharding_key: "cityHash64(project_id, person_id)",
     settings: PATCHED_PARTS,
+};
+
+/// Where a run that recomputes everyone's dynamic profile writes it, before it replaces the
+/// data of `profiles_dynamic` in one step (`REPLACE PARTITION`): readers never see a partial
+/// table, and `profiles_dynamic` is left without deleted rows. (Deleting the old rows instead
+/// left a million deleted rows and their patch parts behind until a merge: every read of the
+/// table then cost 5–15 × more — a segment rule 0.09 s → 0.54–0.8 s on the benchmark.)
+pub const PROFILES_DYNAMIC_NEXT: Table = Table {
+    name: "profiles_dynamic_next",
+    comment: "Spoor segmenter: staging for a run that recomputes every dynamic profile; empty between runs.",
+    ..PROFILES_DYNAMIC
 };
 
 /// Segment definitions.
@@ -1208,6 +1220,11 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
             all.push(request_rebuild(layout));
             all
         },
+    },
+    Migration {
+        version: 12,
+        name: "staging for dynamic profiles recomputed for everyone",
+        statements: |layout| PROFILES_DYNAMIC_NEXT.create_statements(layout, None),
     },
 ];
 

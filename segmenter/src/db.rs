@@ -108,6 +108,17 @@ impl Db {
     }
 
     /// `ALTER TABLE … DROP PARTITION` for a numeric partition value.
+    /// Replaces all of `table`'s rows with `from`'s (tables without a partition key), at once.
+    pub fn replace_all(&self, table: &Table, from: &Table) -> String {
+        format!(
+            "ALTER TABLE {db}.{}{} REPLACE PARTITION tuple() FROM {db}.{}",
+            spoor_schema::segmenter::storage_name(table, &self.layout),
+            self.layout.on_cluster(),
+            spoor_schema::segmenter::storage_name(from, &self.layout),
+            db = self.layout.database,
+        )
+    }
+
     pub fn drop_partition(&self, table: &Table, partition: u64) -> String {
         format!(
             "ALTER TABLE {}.{}{} DROP PARTITION {partition}",
@@ -196,6 +207,13 @@ mod tests {
         assert_eq!(
             db.drop_partition(&PROFILES_DYNAMIC, 42),
             "ALTER TABLE spoor.profiles_dynamic_local ON CLUSTER prod DROP PARTITION 42"
+        );
+        assert_eq!(
+            db.replace_all(
+                &PROFILES_DYNAMIC,
+                &spoor_schema::segmenter::PROFILES_DYNAMIC_NEXT
+            ),
+            "ALTER TABLE spoor.profiles_dynamic_local ON CLUSTER prod REPLACE PARTITION tuple() FROM spoor.profiles_dynamic_next_local"
         );
         let single = Db::new("http://127.0.0.1:1", Layout::single("spoor")).unwrap();
         assert_eq!(

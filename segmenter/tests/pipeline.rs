@@ -454,3 +454,53 @@ async fn searches_and_zero_results() {
         ["anon:a1\t['shoes']", "anon:a2\t['shoes','unicorn']"]
     );
 }
+
+/// A run that recomputes everyone (a new as-of day, a full rebuild) swaps in the new profiles
+/// at once: nobody's old row is left behind, the staging table is emptied, and a rebuild
+/// over no events at all (every event erased) leaves no profile.
+#[tokio::test]
+async fn runs_that_recompute_everyone_replace_every_dynamic_profile() {
+    let db = fresh_db("replace_dynamic").await;
+    insert(
+        &db,
+        &[
+            page("2026-11-20T10:00:00Z", "a1", "s1", "/"),
+            page("2026-11-20T11:00:00Z", "a2", "s2", "/"),
+            ev("identify", "2026-11-21T09:00:00Z", "a2")
+                .user("u2")
+                .session("s3")
+                .received("2026-11-21T09:00:01Z"),
+        ],
+    )
+    .await;
+    run(&db, "2026-11-20T12:00:00Z").await;
+    let profiles = "SELECT person_id, toDate(as_of), active_days_7d FROM {db}.profiles_dynamic ORDER BY ALL";
+    assert_eq!(
+        rows(&db, profiles).await,
+        ["anon:a1\t2026-11-20\t1", "u2\t2026-11-20\t1"]
+    );
+    // The next day: everyone recomputed; a2's identify (received since) is in.
+    run(&db, "2026-11-21T12:00:00Z").await;
+    assert_eq!(
+        rows(&db, profiles).await,
+        ["anon:a1\t2026-11-21\t1", "u2\t2026-11-21\t2"]
+    );
+    assert_eq!(
+        rows(&db, "SELECT count() FROM {db}.profiles_dynamic_next").await,
+        ["0"]
+    );
+    db.client()
+        .query(&format!("TRUNCATE TABLE {}.events", db.database()))
+        .execute()
+        .await
+        .expect("erase events");
+    let options = spoor_segmenter::RunOptions {
+        full: true,
+        as_of: Some(at("2026-11-21T12:00:00Z")),
+        ..Default::default()
+    };
+    spoor_segmenter::run_once(&db, &options)
+        .await
+        .expect("full run over no events");
+    assert!(rows(&db, profiles).await.is_empty());
+}

@@ -1,7 +1,9 @@
 //! `profiles_static` (first touch, signup, traits: recomputed for the people a run touched) and
 //! `profiles_dynamic` (activity, RFM, engagement, lifecycle as of the run: rebuilt every run).
 
-use spoor_schema::segmenter::{PROFILES_DYNAMIC, PROFILES_STATIC, TOUCHED_PEOPLE};
+use spoor_schema::segmenter::{
+    PROFILES_DYNAMIC, PROFILES_DYNAMIC_NEXT, PROFILES_STATIC, TOUCHED_PEOPLE,
+};
 
 use super::RunCtx;
 use crate::config::Lifecycle;
@@ -294,7 +296,7 @@ pub(crate) async fn rebuild_static(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
 }
 
 const DYNAMIC: &str = "
-INSERT INTO {db}.profiles_dynamic (project_id, person_id, as_of, is_identified, first_seen_at,
+INSERT INTO {db}.{table} (project_id, person_id, as_of, is_identified, first_seen_at,
     last_seen_at, days_since_last_seen, active_days_7d, active_days_30d, sessions_7d, sessions_30d,
     sessions_total, page_views_total, page_views_30d, avg_session_seconds, avg_engaged_seconds,
     top_searches, top_pages, top_sections, orders_total, revenue_total, last_order_at,
@@ -428,7 +430,21 @@ pub(crate) async fn rebuild_dynamic(
             "0, 0, 0".to_owned(),
         ),
     };
-    let sql = db.sql(DYNAMIC, &[("scope", &scope_sql), ("rfm", &rfm)]);
+    let target = match scope {
+        DynamicScope::All => {
+            db.execute(
+                "profiles_dynamic: empty staging",
+                db.query(&db.truncate(&PROFILES_DYNAMIC_NEXT)),
+            )
+            .await?;
+            &PROFILES_DYNAMIC_NEXT
+        }
+        DynamicScope::Touched => &PROFILES_DYNAMIC,
+    };
+    let sql = db.sql(
+        DYNAMIC,
+        &[("scope", &scope_sql), ("rfm", &rfm), ("table", target.name)],
+    );
     let bind = |q: clickhouse::query::Query| ctx.bind(q).param("version", version);
     let query = bind(db.query(&sql))
         .param("churned_after_days", lifecycle.churned_after_days)
@@ -440,11 +456,26 @@ pub(crate) async fn rebuild_dynamic(
     db.execute("profiles_dynamic", query).await?;
     match scope {
         DynamicScope::All => {
-            // Everyone was rewritten; what is older belongs to people who no longer exist
-            // (anonymous profiles merged into a user) or is superseded.
-            let old = db.delete_where(&PROFILES_DYNAMIC, "version < {version:UInt64}");
-            db.execute("profiles_dynamic: old rows", bind(db.query(&old)))
-                .await?;
+            // Everyone was rewritten: the new rows replace every old one (people who no longer
+            // exist, such as anonymous profiles merged into a user, go with them).
+            let mut replace = db.query(&db.replace_all(&PROFILES_DYNAMIC, &PROFILES_DYNAMIC_NEXT));
+            // Newer servers refuse to replace from an empty source (no people at all, or a
+            // shard without any) unless told to; older ones do it without the setting, which
+            // they would not know.
+            let has_setting: u64 = db
+                .query("SELECT count() FROM system.settings WHERE name = 'allow_replace_partition_from_empty_source'")
+                .fetch_one()
+                .await
+                .map_err(|e| Error::query("read server settings", e))?;
+            if has_setting > 0 {
+                replace = replace.with_setting("allow_replace_partition_from_empty_source", "1");
+            }
+            db.execute("profiles_dynamic: replace", replace).await?;
+            db.execute(
+                "profiles_dynamic: empty staging",
+                db.query(&db.truncate(&PROFILES_DYNAMIC_NEXT)),
+            )
+            .await?;
         }
         DynamicScope::Touched => {
             // Rows this run rewrote supersede the older rows of the same people.
