@@ -28,7 +28,14 @@ pub const IDENTITY_MAP: Table = Table {
             "DateTime64(3, 'UTC')",
             "Earliest event carrying both ids"
         ),
+        col!(
+            run_id,
+            "UInt64",
+            "The run that wrote the row: one that saw the pair first, or earlier than before"
+        ),
     ],
+    // A run writes a pair only when it is new or seen earlier than before, so the row a merge
+    // keeps (the last written) has the earliest time.
     engine: Engine::ReplacingMergeTree { version: None },
     partition_by: None,
     order_by: "(project_id, anonymous_id, user_id)",
@@ -1225,6 +1232,27 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
         version: 12,
         name: "staging for dynamic profiles recomputed for everyone",
         statements: |layout| PROFILES_DYNAMIC_NEXT.create_statements(layout, None),
+    },
+    Migration {
+        version: 13,
+        name: "identity_map rows name the run that wrote them",
+        statements: |layout| {
+            // The storage table, and in cluster mode the Distributed table over it too.
+            let mut tables = vec![storage_name(&IDENTITY_MAP, layout)];
+            if layout.cluster.is_some() {
+                tables.push(IDENTITY_MAP.name.to_owned());
+            }
+            tables
+                .iter()
+                .map(|t| {
+                    format!(
+                        "ALTER TABLE {}.{t}{} ADD COLUMN IF NOT EXISTS run_id UInt64 COMMENT 'The run that wrote the row: one that saw the pair first, or earlier than before'",
+                        layout.database,
+                        layout.on_cluster()
+                    )
+                })
+                .collect()
+        },
     },
 ];
 

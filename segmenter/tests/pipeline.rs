@@ -474,7 +474,8 @@ async fn runs_that_recompute_everyone_replace_every_dynamic_profile() {
     )
     .await;
     run(&db, "2026-11-20T12:00:00Z").await;
-    let profiles = "SELECT person_id, toDate(as_of), active_days_7d FROM {db}.profiles_dynamic ORDER BY ALL";
+    let profiles =
+        "SELECT person_id, toDate(as_of), active_days_7d FROM {db}.profiles_dynamic ORDER BY ALL";
     assert_eq!(
         rows(&db, profiles).await,
         ["anon:a1\t2026-11-20\t1", "u2\t2026-11-20\t1"]
@@ -503,4 +504,46 @@ async fn runs_that_recompute_everyone_replace_every_dynamic_profile() {
         .await
         .expect("full run over no events");
     assert!(rows(&db, profiles).await.is_empty());
+}
+
+/// `identity_map` keeps one row per pair after a merge (the last written): seeing a pair again
+/// later must not make it look newer than a second user's pair, or the identity would move.
+#[tokio::test]
+async fn a_pair_seen_again_later_keeps_its_first_time() {
+    let db = fresh_db("pair_again").await;
+    let identify = |when: &str, user: &str| {
+        ev("identify", when, "a1")
+            .user(user)
+            .session("s1")
+            .received(when)
+    };
+    let resolved = "SELECT anonymous_id, user_id, identified_at FROM {db}.identities";
+    insert(&db, &[identify("2026-11-21T09:00:00Z", "u1")]).await;
+    run(&db, "2026-11-21T23:00:00Z").await;
+    insert(&db, &[identify("2026-11-21T10:00:00Z", "u2")]).await;
+    run(&db, "2026-11-21T23:00:00Z").await;
+    insert(&db, &[identify("2026-11-21T11:00:00Z", "u1")]).await;
+    run(&db, "2026-11-21T23:00:00Z").await;
+    db.client()
+        .query(&format!(
+            "OPTIMIZE TABLE {}.identity_map FINAL",
+            db.database()
+        ))
+        .execute()
+        .await
+        .expect("merge identity_map");
+    insert(&db, &[identify("2026-11-21T12:00:00Z", "u2")]).await;
+    run(&db, "2026-11-21T23:00:00Z").await;
+    assert_eq!(
+        rows(&db, resolved).await,
+        ["a1\tu1\t2026-11-21 09:00:00.000"]
+    );
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT user_id, identified_at FROM {db}.identity_map FINAL ORDER BY ALL"
+        )
+        .await,
+        ["u1\t2026-11-21 09:00:00.000", "u2\t2026-11-21 10:00:00.000"]
+    );
 }
