@@ -6,171 +6,106 @@
 // (src/tracker.rs). Nothing here may throw into the host page: every entry is wrapped.
 
 // Loads the wasm (streaming compile, else from its bytes) → Promise<start(lines, host)>,
-// where start returns the running SDK (the wasm `Spoor` object's methods) or undefined.
+// where start returns the running SDK — call(kind, n, m, x, a, b), the wasm's one export
+// `call` (src/sdk.rs, which lists the kinds) — or undefined.
 // This is wasm-bindgen's glue written by hand for the few signatures of src/sdk.rs — its
 // generated glue (class wrappers, loaders for every input kind, TextEncoder fallbacks) was
 // 2.2 KB of the 4.8 KB gzipped spoor.js. It speaks wasm-bindgen 0.2.130's ABI: strings go
 // in as (pointer, length) allocated with __wbindgen_malloc (`X.a`), come back as (pointer, length)
 // at a return pointer or as a pointer (0: None) and length; byte slices are views of the
-// wasm memory; no JS value crosses (the handlers call the host given to start, which keeps
-// the clicked element and the compressed bytes), and the wasm, built without reference-types,
-// has no externref table to set up and no start export. Imports are named
+// wasm memory; numbers left out are undefined (the ABI makes an integer 0, an f64 NaN, which
+// src/sdk.rs reads only as `x as u64`: 0); no JS value crosses (the handlers call the host
+// given to start, which keeps the clicked element and the compressed bytes), and the wasm,
+// built without reference-types, has no externref table to set up and no start export. Imports are named
 // without wasm-bindgen's prefix and hash suffix; sdk-wasm/build checks that every import of the
 // built wasm has a handler here and that wasm-bindgen's glue sets up no table either.
 function spoorWasm(url) {
   var X, L, H, te = new TextEncoder(), td = new TextDecoder('utf-8', { ignoreBOM: true }), W = WebAssembly, F;
 
-  function mem() {
-    return new Uint8Array(X.m.buffer);
-  }
+  var mem = () => new Uint8Array(X.m.buffer),
+    bytes = (p, l) => mem().subarray(p >>>= 0, p + l),
+    str = (p, l) => td.decode(bytes(p, l));
 
-  function bytes(p, l) {
-    return mem().subarray(p >>>= 0, p + l);
-  }
-
-  function str(p, l) {
-    return td.decode(bytes(p, l));
-  }
-
-  // A string into wasm memory; its length in L.
+  // A string (undefined: empty) into wasm memory; its length in L.
   function pass(s) {
     var b = te.encode(s), p = X.a(L = b.length, 1) >>> 0;
     mem().set(b, p);
     return p;
   }
 
-  // A string (or undefined: None) returned through the return pointer r.
+  // A string (or undefined: None) returned through the return pointer r (a Rust value of
+  // two u32, so 4-aligned). The view is made after pass, which may grow the memory.
   function ret(r, s) {
-    var p = s == null ? 0 : pass(s), v = new DataView(X.m.buffer);
-    v.setInt32(r, p, 1);
-    v.setInt32(r + 4, L, 1);
+    s = s == null ? 0 : pass(s);
+    new Int32Array(X.m.buffer, r, 2).set([s, L]);
   }
 
   F = {
-    __wbindgen_throw: function (p, l) {
-      throw Error(str(p, l));
-    },
-    now: function () {
-      return H.now();
-    },
-    random: function (p, l) {
-      H.random(bytes(p, l));
-    },
-    page: function (r) {
-      ret(r, H.page());
-    },
-    store: function (r, op, area, kp, kl, vp, vl) {
-      ret(r, H.store(op, area, str(kp, kl), str(vp, vl)));
-    },
-    send: function (id, up, ul, ap, al, ev, bp, bl, beacon) {
-      return H.send(id >>> 0, str(up, ul), bytes(ap, al), ev, bytes(bp, bl), beacon != 0);
-    },
-    gzip: function (id, p, l) {
-      H.gzip(id >>> 0, str(p, l));
-    },
-    timer: function (ms) {
-      H.timer(ms);
-    },
-    describe: function (r, sp, sl, ap, al) {
-      ret(r, H.describe(str(sp, sl), str(ap, al)));
-    },
-    form: function (r, i) {
-      ret(r, H.form(i));
-    },
-    log: function (p, l) {
-      H.log(str(p, l));
-    },
-    iso: function (r, ms) {
-      ret(r, H.iso(ms));
-    }
+    now: () => H.now(),
+    random: (p, l) => H.random(bytes(p, l)),
+    page: (r) => ret(r, H.page()),
+    store: (r, op, area, kp, kl, vp, vl) => ret(r, H.store(op, area, str(kp, kl), str(vp, vl))),
+    send: (id, up, ul, ap, al, ev, bp, bl, beacon) =>
+      H.send(id >>> 0, str(up, ul), bytes(ap, al), ev, bytes(bp, bl), beacon != 0),
+    gzip: (id, p, l) => H.gzip(id >>> 0, str(p, l)),
+    timer: (ms) => H.timer(ms),
+    describe: (r, sp, sl, ap, al) => ret(r, H.describe(str(sp, sl), str(ap, al))),
+    form: (r, i) => ret(r, H.form(i)),
+    log: (p, l) => H.log(str(p, l)),
+    iso: (r, ms) => ret(r, H.iso(ms))
   };
   // sdk-wasm/build moves the imports to the module `a`, named without wasm-bindgen's
   // prefix and hash (spoor-sdk-tools prune --import-module).
   var imports = { a: F };
 
-  return fetch(url).then(function (r) {
-    function compile() {
-      return r.arrayBuffer().then(function (b) {
-        return W.instantiate(b, imports);
-      });
-    }
+  return fetch(url).then((r) => {
+    var compile = () => r.arrayBuffer().then((b) => W.instantiate(b, imports));
     // Streaming needs `application/wasm`; anything else is compiled from the bytes.
     return W.instantiateStreaming ? W.instantiateStreaming(r.clone(), imports).catch(compile) : compile();
-  }).then(function (w) {
+  }).then((w) => {
     X = w.instance.exports;
-    return function (lines, host) {
-      // Set before start: starting already reads the page and storage.
-      H = host;
-      var p = X.s(pass(lines), L);
-      // Every call goes through the one export `spoor_call` (`X.c`; src/sdk.rs `Spoor::call`).
-      function c(k, n, m, x, a, b) {
-        X.c(p, k, n || 0, m || 0, x || 0, pass(a || ''), L, pass(b || ''), L);
-      }
-      return p ? {
-        text: function (kind, a, b) {
-          c(kind + 11, 0, 0, 0, a, b);
-        },
-        // The host keeps the element (src/sdk.rs `focus`) and the compressed bytes.
-        element: function (kind, el) {
-          host.el = el;
-          c(kind + 14);
-        },
-        signal: c,
-        compressed: function (id, b, len) {
-          c(16, id, len);
-        },
-        sent: function (id, status, ms, rejected) {
-          c(17, id, status, ms, rejected);
-        }
-      } : undefined;
-    };
+    // Set before start: starting already reads the page and storage.
+    return (lines, host) => (H = host, X.s(pass(lines), L)) ?
+      (k, n, m, x, a, b) => X.c(k, n, m, x, pass(a), L, pass(b), L) : undefined;
   });
 }
 
 // The host object the wasm talks to (src/sdk.rs imports, `spoorH.*`). `host.sdk` is the running SDK
-// (the wasm `Spoor` object); its callbacks (signal, compressed, sent) are called by name.
+// (call(kind, …), see spoorWasm); `host.call` calls it, never throwing. The host keeps the element
+// a click or submit is about (`host.el`, which describe and form read) and the bytes of the
+// latest compression (`host.z`).
 function spoorHost() {
   var d = document, w = window, n = navigator, timer, FS = '\x1f', RS = '\x1e',
     TEST = ['data-testid', 'data-test', 'data-cy', 'data-spoor-id'], h;
 
-  function clean(s) {
-    return s == null ? '' : String(s).replace(/[\x1d-\x1f\n]/g, ' ');
-  }
-
-  function attr(e, a) {
-    return clean(e.getAttribute(a));
-  }
-
-  function cookie(k) {
-    var m = d.cookie.match('(?:^|; )' + k.replace(/\./g, '\\.') + '=([^;]*)');
-    return m ? decodeURIComponent(m[1]) : null;
-  }
+  var clean = (s) => s == null ? '' : String(s).replace(/[\x1d-\x1f\n]/g, ' '),
+    attr = (e, a) => clean(e.getAttribute(a)),
+    cookie = (k) => {
+      var m = d.cookie.match('(?:^|; )' + k.replace(/\./g, '\\.') + '=([^;]*)');
+      return m ? decodeURIComponent(m[1]) : null;
+    };
 
   return h = {
     dbg: 0,
-    call: function (f, a, b, c, e) {
+    call: (k, n, m, x, a, b) => {
       try {
-        return h.sdk[f](a, b, c, e);
+        h.sdk(k, n, m, x, a, b);
       } catch (e) {
         h.dbg && console.warn('spoor', e);
       }
     },
     now: Date.now,
-    random: function (b) {
-      crypto.getRandomValues(b);
-    },
-    page: function () {
+    random: (b) => crypto.getRandomValues(b),
+    page: () => {
       var e = d.querySelector('[data-spoor-results]');
       return [location.href, clean(d.title), d.referrer, e ? attr(e, 'data-spoor-results') : ''].join('\n');
     },
     // op: 0 get, 1 set (undefined: not stored), 2 delete, 3 local-storage keys starting
     // with k; area: 0 localStorage, 1 sessionStorage (this tab), 2 cookie.
-    store: function (op, area, k, v) {
+    store: (op, area, k, v) => {
       try {
         var c = area > 1, s = c || (area ? w.sessionStorage : w.localStorage);
-        if (op > 2) return Object.keys(s).filter(function (x) {
-          return !x.indexOf(k);
-        }).join('\n');
+        if (op > 2) return Object.keys(s).filter((x) => !x.indexOf(k)).join('\n');
         if (op > 1) c ? d.cookie = k + '=;path=/;max-age=0' : s.removeItem(k);
         else if (op) {
           if (!c) return s.setItem(k, v), '';
@@ -185,11 +120,7 @@ function spoorHost() {
     // (tag, id, class, test attribute, its value, nth-of-type, count of type — counted only
     // up to 2: the selector needs to know "alone or not"). Input values are never read.
     // See src/click.rs.
-    // The element describe and form read (src/sdk.rs `focus`).
-    focus: function (el) {
-      h.el = el;
-    },
-    describe: function (sel, attrs) {
+    describe: (sel, attrs) => {
       var el = h.el, c = el && el.closest && el.closest(sel), o = [], m = [], p, r, i, j, t, k, ta;
       if (!c || c.closest('[data-spoor-no-capture]')) return '';
       t = c.localName;
@@ -197,9 +128,7 @@ function spoorHost() {
         attr(c, 'role'),
         /^(input|select|textarea)$/.test(t) ? '' : clean((c.textContent || '').slice(0, 1000)),
         typeof c.href == 'string' ? clean(c.href) : '', c.hasAttribute('download') ? 1 : ''].join(FS));
-      attrs && attrs.split(' ').forEach(function (a) {
-        c.hasAttribute('data-' + a) && m.push(a, attr(c, 'data-' + a));
-      });
+      attrs && attrs.split(' ').forEach((a) => c.hasAttribute('data-' + a) && m.push(a, attr(c, 'data-' + a)));
       o.push(m.join(FS));
       for (p = c, i = 0; p && p != d.body && p != d.documentElement && i < 5; p = p.parentElement, i++) {
         t = p.localName;
@@ -213,36 +142,30 @@ function spoorHost() {
     // The form (role=search around it, action, id, class, method), then its controls
     // (type, name, id, role); see src/search.rs parse_form. With i >= 0: the value of
     // control i — only ever asked for the control Rust chose as the search box.
-    form: function (i) {
+    form: (i) => {
       var f = h.el;
       if (i >= 0) return (f = f.elements[i]) && f.value != null ? String(f.value) : '';
       if (!f || !f.elements || f.closest('[data-spoor-no-capture]')) return '';
       var o = [[f.closest('[role=search]') ? 1 : '', attr(f, 'action'), clean(f.id), attr(f, 'class'),
         attr(f, 'method')].join(FS)];
-      [].forEach.call(f.elements, function (e) {
-        o.push([clean(e.type), attr(e, 'name'), clean(e.id), attr(e, 'role')].join(FS));
-      });
+      [].forEach.call(f.elements, (e) => o.push([clean(e.type), attr(e, 'name'), clean(e.id), attr(e, 'role')].join(FS)));
       return o.join(RS);
     },
     // Sends one batch: the body is `a`, or `a`, the bytes of compression `ev`, `b` (gzip
     // members) when `ev` is not 0. beacon: the page is going away.
-    send: function (id, url, a, ev, b, beacon) {
+    send: (id, url, a, ev, b, beacon) => {
       var body = new Blob(ev ? [a, h.z, b] : [a], { type: 'text/plain' });
       try {
         if (beacon && n.sendBeacon(url, body)) return true;
-        fetch(url, { method: 'POST', body: body, keepalive: true, credentials: 'omit' }).then(function (r) {
+        fetch(url, { method: 'POST', body: body, keepalive: true, credentials: 'omit' }).then((r) => {
           var ra = r.headers.get('Retry-After'), ms = 0;
           if (ra) ms = +ra >= 0 ? ra * 1e3 : Date.parse(ra) - Date.now() || 0;
-          return (r.status == 200 ? r.json() : 0).then(null, function () {}).then(function (j) {
+          return (r.status == 200 ? r.json() : 0).then(null, () => {}).then((j) => {
             var rej = (j && j.rejected) || [];
             h.dbg && rej.length && console.warn('spoor: events rejected', rej);
-            beacon || h.call('sent', id, r.status, ms > 0 ? ms : 0, rej.map(function (x) {
-              return x.event_id;
-            }).join());
+            beacon || h.call(17, id, r.status, ms > 0 ? ms : 0, rej.map((x) => x.event_id).join());
           });
-        }, function () {
-          beacon || h.call('sent', id, 0, 0, '');
-        });
+        }, () => beacon || h.call(17, id));
         return true;
       } catch (e) {
         return false;
@@ -250,33 +173,22 @@ function spoorHost() {
     },
     // Compresses off the critical path. The host keeps the bytes of the latest compression
     // (h.z): the wasm runs one at a time and names them by its id when it sends them.
-    gzip: function (id, text) {
-      function done(b) {
-        h.z = b;
-        h.call('compressed', id, b, b ? b.length : 0);
-      }
+    gzip: (id, text) => {
+      var done = (b) => h.call(16, id, (h.z = b) ? b.length : 0);
       try {
         new Response(new Blob([text]).stream().pipeThrough(new CompressionStream('gzip')))
-          .arrayBuffer().then(function (b) {
-            done(new Uint8Array(b));
-          }, done);
+          .arrayBuffer().then((b) => done(new Uint8Array(b)), done);
       } catch (e) {
         setTimeout(done);
       }
     },
     // One timer is enough: the wasm always asks for its next wake-up.
-    timer: function (ms) {
+    timer: (ms) => {
       clearTimeout(timer);
-      timer = setTimeout(function () {
-        h.call('signal', 0, 0);
-      }, ms);
+      timer = setTimeout(() => h.call(0), ms);
     },
-    log: function (m) {
-      console.warn('spoor: ' + m);
-    },
-    iso: function (ms) {
-      return new Date(ms).toISOString();
-    }
+    log: (m) => console.warn('spoor: ' + m),
+    iso: (ms) => new Date(ms).toISOString()
   };
 }
 
@@ -284,77 +196,57 @@ function spoorHost() {
 function spoorCore() {
   var d = document, w = window, n = navigator, api = {}, host = spoorHost(), call = host.call;
 
-  function on(target, types, f, opt) {
-    types.split(' ').forEach(function (type) {
-      target.addEventListener(type, function (e) {
-        try {
-          f(e);
-        } catch (x) {}
-      }, opt || true);
-    });
-  }
-
-  function throttled(f, ms) {
-    var t = 0;
-    return function (e) {
+  var on = (target, types, f, opt) => types.split(' ').forEach((type) => target.addEventListener(type, (e) => {
+      try {
+        f(e);
+      } catch (x) {}
+    }, opt || true)),
+    throttled = (f, ms, t = 0) => (e) => {
       var now = Date.now();
       if (now - t > ms) {
         t = now;
         f(e);
       }
+    },
+    // A call without arguments to the wasm (src/sdk.rs `call`, kinds 0–10).
+    sig = (k) => () => call(k),
+    // track/identify/search (kinds 11–13): the text, then properties, traits or count.
+    text = (k, f) => (a, b) => call(k, 0, 0, 0, String(a), f(b)),
+    // Click and submit (kinds 14, 15): the host keeps the element.
+    element = (k) => (e) => {
+      host.el = e.target;
+      call(k);
+    },
+    scroll = () => {
+      var e = d.documentElement, ht = Math.max(e.scrollHeight, d.body ? d.body.scrollHeight : 0);
+      call(9, ht > 0 ? Math.min(100, Math.round((w.scrollY + w.innerHeight) / ht * 100)) : 100);
+    },
+    route = () => {
+      call(5);
+      scroll();
+    },
+    hide = () => {
+      scroll();
+      call(1);
+    },
+    // Free-form properties travel as JSON text; anything but a plain object is dropped.
+    json = (o) => {
+      try {
+        return o && typeof o == 'object' && !Array.isArray(o) ? JSON.stringify(o) : undefined;
+      } catch (e) {}
     };
-  }
-
-  // Payload-free signals to the wasm (src/sdk.rs `Spoor::call`, kinds 0–10).
-  function sig(k, a) {
-    call('signal', k, a || 0);
-  }
-
-  function scroll() {
-    var e = d.documentElement, ht = Math.max(e.scrollHeight, d.body ? d.body.scrollHeight : 0);
-    sig(9, ht > 0 ? Math.min(100, Math.round((w.scrollY + w.innerHeight) / ht * 100)) : 100);
-  }
-
-  function route() {
-    sig(5);
-    scroll();
-  }
-
-  function hide() {
-    scroll();
-    sig(1);
-  }
-
-  // Free-form properties travel as JSON text; anything but a plain object is dropped.
-  function json(o) {
-    try {
-      return o && typeof o == 'object' && !Array.isArray(o) ? JSON.stringify(o) : undefined;
-    } catch (e) {}
-  }
 
   function wire() {
-    on(d, 'click', function (e) {
-      call('element', 0, e.target);
-    });
-    on(d, 'submit', function (e) {
-      call('element', 1, e.target);
-    });
-    on(d, 'visibilitychange', function () {
-      d.visibilityState == 'hidden' ? hide() : sig(2);
-    });
+    on(d, 'click', element(14));
+    on(d, 'submit', element(15));
+    on(d, 'visibilitychange', () => d.visibilityState == 'hidden' ? hide() : call(2));
     on(w, 'pagehide', hide);
-    on(w, 'pageshow', function (e) {
-      e.persisted && sig(2);
-    });
-    on(w, 'online', function () {
-      sig(4);
-    });
+    on(w, 'pageshow', (e) => e.persisted && call(2));
+    on(w, 'online', sig(4));
     on(w, 'scroll', throttled(scroll, 250), { passive: true, capture: true });
-    on(w, 'mousemove keydown pointerdown touchstart wheel', throttled(function () {
-      sig(3);
-    }, 1000), { passive: true, capture: true });
+    on(w, 'mousemove keydown pointerdown touchstart wheel', throttled(sig(3), 1000), { passive: true, capture: true });
     on(w, 'popstate hashchange', route);
-    ['pushState', 'replaceState'].forEach(function (m) {
+    ['pushState', 'replaceState'].forEach((m) => {
       var orig = history[m];
       history[m] = function () {
         var r = orig.apply(this, arguments);
@@ -364,27 +256,13 @@ function spoorCore() {
     });
   }
 
-  api.track = function (name, props) {
-    call('text', 0, String(name), json(props));
-  };
-  api.identify = function (id, traits) {
-    call('text', 1, String(id), json(traits));
-  };
-  api.search = function (q, count) {
-    call('text', 2, String(q), count >= 0 ? String(Math.floor(count)) : undefined);
-  };
-  api.setConsent = function (granted) {
-    sig(10, granted ? 1 : 0);
-  };
-  api.flush = function () {
-    sig(6);
-  };
-  api.reset = function () {
-    sig(7);
-  };
-  api.page = function () {
-    sig(8);
-  };
+  api.track = text(11, json);
+  api.identify = text(12, json);
+  api.search = text(13, (count) => count >= 0 ? String(Math.floor(count)) : '');
+  api.setConsent = (granted) => call(10, granted ? 1 : 0);
+  api.flush = sig(6);
+  api.reset = sig(7);
+  api.page = sig(8);
 
   return function boot(lines, wasmUrl, queue) {
     host.dbg = /(^|\n)debug=(1|true)?\n/.test(lines + '\n');
@@ -396,13 +274,11 @@ function spoorCore() {
       '\ndnt=' + (n.doNotTrack == '1' || w.doNotTrack == '1') +
       '\ngpc=' + (n.globalPrivacyControl === true) +
       '\nvisible=' + (d.visibilityState != 'hidden');
-    return spoorWasm(wasmUrl).then(function (start) {
+    return spoorWasm(wasmUrl).then((start) => {
       if (host.sdk = start(lines, host)) {
         wire();
         scroll();
-        queue.splice(0).forEach(function (a) {
-          api[a[0]] && api[a[0]].apply(null, [].slice.call(a, 1));
-        });
+        queue.splice(0).forEach((a) => api[a[0]] && api[a[0]].apply(null, [].slice.call(a, 1)));
       }
       return api;
     });
@@ -415,9 +291,7 @@ function spoorLines(o) {
   for (k in o) {
     v = o[k];
     if (v != null && typeof v != 'function') {
-      s += k.replace(/[A-Z]/g, function (c) {
-        return '-' + c.toLowerCase();
-      }) + '=' + String(v).replace(/\n/g, ' ') + '\n';
+      s += k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()) + '=' + String(v).replace(/\n/g, ' ') + '\n';
     }
   }
   return s;

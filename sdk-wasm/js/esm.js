@@ -3,10 +3,9 @@
 var real, started, queue = [];
 
 function method(f) {
-  return function () {
-    var a = [].slice.call(arguments);
-    if (real) return real[f].apply(null, a);
-    queue.push([f].concat(a));
+  return (...a) => {
+    if (real) return real[f](...a);
+    queue.push([f, ...a]);
   };
 }
 
@@ -20,17 +19,15 @@ export var setConsent = method('setConsent');
 
 export function init(options) {
   if (!started) {
-    started = new Promise(function (ok) {
+    started = new Promise((ok) => {
       var o = {}, k, url;
       for (k in options) if (k != 'wasmUrl') o[k] = options[k];
       url = options.wasmUrl || new URL('spoor_bg.wasm', import.meta.url).href;
       ok(spoorCore()(spoorLines(o), url, queue));
-    }).then(function (api) {
+    }).then((api) => {
       real = api;
       return true;
-    }, function () {
-      return false;
-    });
+    }, () => false);
   }
   return started;
 }

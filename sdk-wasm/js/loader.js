@@ -4,22 +4,22 @@
 //   window.spoor = window.spoor || function () { (spoor.q = spoor.q || []).push(arguments) }
 // — are queued and replayed. Never throws: if the wasm is blocked the queue just stays.
 try {
-  (function (w, s) {
+  ((w, s) => {
     var q = (w.spoor && w.spoor.q) || [], stub = function () {
       q.push(arguments);
     };
     stub.q = q;
     w.spoor = stub;
     spoorCore()(spoorLines(s.dataset), new URL('spoor_bg.wasm', s.src).href, q)
-      .then(function (api) {
-        var f = function (c) {
+      .then((api) => {
+        var f = (c, ...a) => {
           try {
-            return api[c] && api[c].apply(null, [].slice.call(arguments, 1));
+            return api[c] && api[c](...a);
           } catch (e) {}
         };
         f.q = [];
         f.ready = 1;
         w.spoor = f;
-      }, function () {});
+      }, () => {});
   })(window, document.currentScript);
 } catch (e) {}

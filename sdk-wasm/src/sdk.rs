@@ -1,15 +1,17 @@
 //! The wasm edge: the real [`Platform`] over the JS host object (`spoorHost` in
-//! js/core.js) and the object the JS side drives ([`Spoor`]).
+//! js/core.js) and the two exports the JS side calls ([`start`], [`call`]).
 //!
 //! The shipped JS does not use wasm-bindgen's generated glue: `spoorWasm` in js/core.js
 //! implements these imports and exports by hand (wasm-bindgen 0.2.130's ABI). Changing a
 //! signature here means changing it there; `sdk-wasm/build` fails when an import has no
 //! handler of the same arity (`spoor-sdk-tools check-glue`).
 //!
-//! The tracker lives in a wasm-bindgen object the JS side holds, not in a global: without
-//! `std` there is no `thread_local!`, and a `static` with interior mutability would need
-//! `unsafe`. wasm-bindgen checks each call's borrow (a nested call, which the JS side never
-//! makes, is refused with an exception the JS side catches).
+//! The running tracker lives in a `static` behind a lock ([`SDK`]: `spin`'s mutex, which
+//! makes a `static` with interior mutability possible without `unsafe` and without `std`),
+//! and the two exports are plain functions. An exported wasm-bindgen object instead (what
+//! the SDK had before) costs its borrow cell and error messages, and every method takes the
+//! tracker's address; with a `static` its fields are at constant addresses (measured: README
+//! "Size"). A nested call, which the JS side never makes, finds the lock taken and is ignored.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -187,58 +189,72 @@ impl Tracker<Web> {
     }
 }
 
-/// The running SDK, as the JS side holds it. The tracker is leaked: the page never frees
-/// it (the free export is pruned), so no drop glue for it is in the binary (measured).
-#[wasm_bindgen]
-pub struct Spoor(&'static mut Tracker<Web>);
+/// The running SDK (see the module's documentation). The lock (`spin`, already in the graph
+/// through `lol_alloc`) is only ever tried: a call made while another one runs (which the JS
+/// side never does) is ignored, never waited for. A trap (a bug) leaves it taken: the SDK
+/// then does nothing more on this page, as a stuck borrow of the former exported object did.
+static SDK: spin::Mutex<Option<Tracker<Web>>> = spin::Mutex::new(None);
 
+/// Starts the SDK with `name=value` option lines (see [`Config::parse`]); false (and
+/// nothing done) without a key and a host, or when it is already started.
 #[wasm_bindgen]
-impl Spoor {
-    /// Starts the SDK with `name=value` option lines (see [`Config::parse`]); `undefined`
-    /// (and nothing done) without a key and a host.
-    pub fn start(config: &str) -> Option<Spoor> {
-        let cfg = Config::parse(config)?;
-        let web = Web::new(&cfg);
-        let mut t = Tracker::new(web, cfg);
-        t.start();
-        Some(Spoor(alloc::boxed::Box::leak(alloc::boxed::Box::new(t))))
+pub fn start(config: &str) -> bool {
+    let Some(mut sdk) = SDK.try_lock() else {
+        return false;
+    };
+    if sdk.is_some() {
+        return false;
     }
+    let Some(cfg) = Config::parse(config) else {
+        return false;
+    };
+    let web = Web::new(&cfg);
+    // The slot is empty (checked above): nothing to drop, so no drop glue for the tracker
+    // (`Option::insert` would bring it in; measured).
+    core::mem::forget(sdk.replace(Tracker::new(web, cfg)));
+    sdk.as_mut().map(Tracker::start).is_some()
+}
 
-    /// Every other call from the JS side, in one export (each export costs an ABI shim on
-    /// both sides; measured). `kind`:
-    /// * 0–10, without a payload (`n`: the argument): 0 timer, 1 hidden/pagehide, 2 visible
-    ///   again, 3 interaction, 4 online, 5 history/hash navigation, 6 `flush()`, 7
-    ///   `reset()`, 8 `page()`, 9 scroll depth `n` %, 10 `setConsent(n != 0)`;
-    /// * 11 `track(a, b = properties JSON)`, 12 `identify(a, b = traits JSON)`, 13
-    ///   `search(a, b = results count)` — `b` empty: none (`&str` rather than
-    ///   `Option<String>`, whose conversion from the ABI costs more wasm);
-    /// * 14 a click on the element, 15 a submit of the form the host was given;
-    /// * 16 compression `n` finished with `m` bytes (0: it failed), which the host keeps;
-    /// * 17 the collector answered batch `n` with status `m`, `Retry-After` `x` ms and the
-    ///   rejected event ids `a` (see [`Tracker::sent`]).
-    pub fn call(&mut self, kind: u32, n: u32, m: u32, x: f64, a: &str, b: &str) {
-        let t = &mut *self.0;
-        let b = (!b.is_empty()).then_some(b);
-        match kind {
-            0 => t.tick(),
-            1 => t.on_hide(),
-            2 => t.on_show(),
-            3 => t.on_activity(),
-            4 => t.on_online(),
-            5 => t.on_route(),
-            6 => t.flush(),
-            7 => t.reset(),
-            8 => t.page(),
-            9 => t.on_scroll(n),
-            10 => t.set_consent(n != 0),
-            11 => t.track_json(a, b),
-            12 => t.identify_json(a, b),
-            13 => t.search(a, b.and_then(int).map(|n| n as u32)),
-            14 => t.click(),
-            15 => t.submit(),
-            16 => t.compressed(n, (m > 0).then_some((n, m as usize))),
-            17 => t.sent(n, m as u16, x as u64, a),
-            _ => {}
-        }
+/// Every other call from the JS side, in one export (each export costs an ABI shim on
+/// both sides; measured). `kind`:
+/// * 0–10, without a payload (`n`: the argument): 0 timer, 1 hidden/pagehide, 2 visible
+///   again, 3 interaction, 4 online, 5 history/hash navigation, 6 `flush()`, 7
+///   `reset()`, 8 `page()`, 9 scroll depth `n` %, 10 `setConsent(n != 0)`;
+/// * 11 `track(a, b = properties JSON)`, 12 `identify(a, b = traits JSON)`, 13
+///   `search(a, b = results count)` — `b` empty: none (`&str` rather than
+///   `Option<String>`, whose conversion from the ABI costs more wasm);
+/// * 14 a click on the element, 15 a submit of the form the host was given;
+/// * 16 compression `n` finished with `m` bytes (0: it failed), which the host keeps;
+/// * 17 the collector answered batch `n` with status `m`, `Retry-After` `x` ms and the
+///   rejected event ids `a` (see [`Tracker::sent`]).
+#[wasm_bindgen]
+pub fn call(kind: u32, n: u32, m: u32, x: f64, a: &str, b: &str) {
+    let Some(mut sdk) = SDK.try_lock() else {
+        return;
+    };
+    let Some(t) = sdk.as_mut() else {
+        return;
+    };
+    let b = (!b.is_empty()).then_some(b);
+    match kind {
+        0 => t.tick(),
+        1 => t.on_hide(),
+        2 => t.on_show(),
+        3 => t.on_activity(),
+        4 => t.on_online(),
+        5 => t.on_route(),
+        6 => t.flush(),
+        7 => t.reset(),
+        8 => t.page(),
+        9 => t.on_scroll(n),
+        10 => t.set_consent(n != 0),
+        11 => t.track_json(a, b),
+        12 => t.identify_json(a, b),
+        13 => t.search(a, b.and_then(int).map(|n| n as u32)),
+        14 => t.click(),
+        15 => t.submit(),
+        16 => t.compressed(n, (m > 0).then_some((n, m as usize))),
+        17 => t.sent(n, m as u16, x as u64, a),
+        _ => {}
     }
 }

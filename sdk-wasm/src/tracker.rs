@@ -182,7 +182,8 @@ pub struct Tracker<P: Platform> {
     /// Values kept when storage is off or unavailable.
     memory: Vec<(String, String)>,
     anon: String,
-    user: Option<String>,
+    /// The identified user (empty: none).
+    user: String,
     session: Option<Session>,
     consent: Option<bool>,
     /// Consent allows it and the visitor is in the sample.
@@ -255,7 +256,7 @@ impl<P: Platform> Tracker<P> {
             store: Store::Memory,
             memory: Vec::new(),
             anon: String::new(),
-            user: None,
+            user: String::new(),
             session: None,
             consent: None,
             on: false,
@@ -369,7 +370,7 @@ impl<P: Platform> Tracker<P> {
     }
 
     fn save_ids(&mut self) {
-        let v = self.anon.clone() + "|" + self.user.as_deref().unwrap_or("");
+        let v = self.anon.clone() + "|" + &self.user;
         self.save(KEY_IDS, &v);
     }
 
@@ -418,7 +419,7 @@ impl<P: Platform> Tracker<P> {
         match ids.as_deref().map(|v| cut_or_all(v, b'|')) {
             Some((a, u)) if !a.is_empty() => {
                 self.anon = a.into();
-                self.user = (!u.is_empty()).then(|| u.into());
+                self.user = u.into();
             }
             _ => self.anon = self.uuid(),
         }
@@ -508,8 +509,8 @@ impl<P: Platform> Tracker<P> {
         e.push_str(",\"timestamp\":\"");
         self.p.push_time(&mut e, at);
         str_field(&mut e, "\",\"anonymous_id\":", &self.anon);
-        if let Some(u) = &self.user {
-            str_field(&mut e, ",\"user_id\":", u);
+        if !self.user.is_empty() {
+            str_field(&mut e, ",\"user_id\":", &self.user);
         }
         if let Some(s) = &self.session {
             str_field(&mut e, ",\"session\":{\"id\":", &s.id);
@@ -706,7 +707,7 @@ impl<P: Platform> Tracker<P> {
         if user_id.is_empty() {
             return;
         }
-        self.user = Some(user_id.into());
+        self.user = user_id.into();
         self.save_ids();
         if let Some(e) = self.begin(EventType::Identify, None, "") {
             self.finish(e, None, traits, false);
@@ -715,7 +716,7 @@ impl<P: Platform> Tracker<P> {
 
     /// Forgets the user: new anonymous id, no session (the next event starts one).
     pub fn reset(&mut self) {
-        self.user = None;
+        self.user.clear();
         self.anon = self.uuid();
         self.session = None;
         self.forget(KEY_SESSION);
@@ -759,7 +760,7 @@ impl<P: Platform> Tracker<P> {
                 self.queue_key.clear();
             }
             self.session = None;
-            self.user = None;
+            self.user.clear();
             self.anon = self.uuid();
         }
     }

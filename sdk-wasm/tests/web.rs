@@ -28,11 +28,14 @@ fn host() -> JsValue {
   var h = spoorHost();
   // The wasm's imports call the host as `spoorH` (src/sdk.rs).
   globalThis.spoorH = h;
-  h.sdk = {
-    signal: function () { log.push(['signal']); },
-    compressed: function (id, b, n) { log.push(['compressed', id, b, n]); },
-    sent: function () { log.push(['sent'].concat([].slice.call(arguments))); }
+  // The running SDK's one entry (call(kind, …), src/sdk.rs `call`), recorded; a finished
+  // compression (kind 16) with the bytes the host keeps.
+  h.sdk = function (k, n, m) {
+    log.push(k == 16 ? ['compressed', n, h.z, m] : [k].concat([].slice.call(arguments, 1)));
   };
+  // The element the next describe or form reads (src/sdk.rs `focus`: only the Rust entry
+  // points these suites call, `click_element` and `submit_form`, import it).
+  h.focus = function (el) { h.el = el; };
   h.log_ = log;
   h.clock = { t: 1795255200000 };
   h.now = function () { return h.clock.t; };

@@ -5,26 +5,34 @@
 
 use anyhow::{bail, ensure};
 
-/// `name: function(params)` entries, each with its parameter count; `name` without the
-/// `__wbg_` prefix and the `_<16 hex digits>` suffix wasm-bindgen adds to imports.
+/// `name: function(params)` and `name: (params) =>` entries, each with its parameter count;
+/// `name` without the `__wbg_` prefix and the `_<16 hex digits>` suffix wasm-bindgen adds to
+/// imports.
 fn handlers(js: &str) -> Vec<(String, usize)> {
     let mut out = Vec::new();
     for line in js.lines() {
         let line = line.trim_start();
-        let Some((name, rest)) = line.split_once(": function") else {
+        let Some((name, rest)) = line.split_once(':') else {
             continue;
         };
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             continue;
         }
-        let Some(params) = rest
+        let rest = rest.trim_start();
+        let arrow = !rest.starts_with("function");
+        let Some((params, after)) = rest
+            .strip_prefix("function")
+            .unwrap_or(rest)
             .trim_start()
             .strip_prefix('(')
             .and_then(|r| r.split_once(')'))
-            .map(|(p, _)| p.trim())
         else {
             continue;
         };
+        if arrow && !after.trim_start().starts_with("=>") {
+            continue;
+        }
+        let params = params.trim();
         let mut name = name.strip_prefix("__wbg_").unwrap_or(name);
         if let Some((base, hash)) = name.rsplit_once('_')
             && hash.len() == 16
@@ -125,6 +133,23 @@ mod tests {
                     __wbindgen_init_externref_table: function () {\n    var t = X.__wbindgen_externrefs;\n    \
                     t.set(0, undefined);\n    t.set(1024, undefined);\n  },\n  extra: function () {}\n};";
         assert_eq!(check(GENERATED, ours).unwrap(), 3);
+    }
+
+    #[test]
+    fn arrow_handlers_count_too() {
+        let ours = "F = {\n  __wbindgen_throw: (p, l) => {\n  },\n  now: (h) => h.now(),\n  \
+                    __wbindgen_init_externref_table: () => {\n    var t = X.__wbindgen_externrefs;\n    \
+                    t.set(0, undefined);\n    t.set(1024, undefined);\n  },\n  extra: 1 + (2)\n};";
+        assert_eq!(check(GENERATED, ours).unwrap(), 3);
+        let err = check(GENERATED, &ours.replace("now: (h)", "now: (h, x)"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("2 parameters"), "{err}");
+        // A parenthesised value is no handler.
+        let err = check(GENERATED, &ours.replace("now: (h) =>", "now: (h) +"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`now`"), "{err}");
     }
 
     #[test]

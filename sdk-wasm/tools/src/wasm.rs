@@ -77,9 +77,9 @@ fn rewrite_sections(
 /// treats active segments as roots. The build checks after `wasm-opt` that no `call_indirect` is left
 /// (`sdk-wasm/build`), so no reachable code could use the table.
 ///
-/// Exports: wasm-bindgen exports what its own glue may call (`__wbg_spoor_free`,
+/// Exports: wasm-bindgen exports what its own glue may call (`__wbindgen_realloc`,
 /// `__wbindgen_free`, …); js/core.js's glue never does, and what an export keeps alive
-/// (the tracker's whole drop glue, for one) stays in the binary.
+/// (their free and realloc paths) stays in the binary.
 pub(crate) fn prune(data: &[u8], drop_exports: &[String]) -> anyhow::Result<(Vec<u8>, usize)> {
     let out = rewrite_sections(data, |id, section| match id {
         9 => Ok(Section::Drop),
