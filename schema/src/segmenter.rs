@@ -1158,12 +1158,7 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 5,
         name: "activity_daily partitioned by day (a re-aggregated day is a dropped partition)",
-        statements: |layout| {
-            let mut all = ACTIVITY_DAILY.drop_statements(layout);
-            all.extend(ACTIVITY_DAILY.create_statements(layout, None));
-            all.push(request_rebuild(layout));
-            all
-        },
+        statements: |layout| recreate_and_rebuild([&ACTIVITY_DAILY], layout),
     },
     Migration {
         version: 6,
@@ -1178,15 +1173,7 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 8,
         name: "the first session in profiles_static, and which touched people's static profiles can have changed",
-        statements: |layout| {
-            let mut all = Vec::new();
-            for table in [&TOUCHED_PEOPLE, &PROFILES_STATIC] {
-                all.extend(table.drop_statements(layout));
-                all.extend(table.create_statements(layout, None));
-            }
-            all.push(request_rebuild(layout));
-            all
-        },
+        statements: |layout| recreate_and_rebuild([&TOUCHED_PEOPLE, &PROFILES_STATIC], layout),
     },
     Migration {
         version: 9,
@@ -1218,15 +1205,7 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
     Migration {
         version: 11,
         name: "per-day report states hold 64-bit hashes of person ids",
-        statements: |layout| {
-            let mut all = Vec::new();
-            for table in SEGMENTER_STATE_TABLES {
-                all.extend(table.drop_statements(layout));
-                all.extend(table.create_statements(layout, None));
-            }
-            all.push(request_rebuild(layout));
-            all
-        },
+        statements: |layout| recreate_and_rebuild(SEGMENTER_STATE_TABLES, layout),
     },
     Migration {
         version: 12,
@@ -1267,6 +1246,21 @@ WHERE {filter}
 GROUP BY project_id, anonymous_id",
         db = layout.database
     )
+}
+
+/// Drops and creates `tables` anew (empty, with their current definition), then asks for a
+/// full rebuild: what a migration does when a derived table's layout changes.
+fn recreate_and_rebuild<'a>(
+    tables: impl IntoIterator<Item = &'a Table>,
+    layout: &Layout,
+) -> Vec<String> {
+    let mut all = Vec::new();
+    for table in tables {
+        all.extend(table.drop_statements(layout));
+        all.extend(table.create_statements(layout, None));
+    }
+    all.push(request_rebuild(layout));
+    all
 }
 
 /// `ALTER TABLE … MODIFY SETTING` of `settings` for each table (its storage table).
