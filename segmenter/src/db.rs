@@ -107,7 +107,6 @@ impl Db {
         )
     }
 
-    /// `ALTER TABLE … DROP PARTITION` for a numeric partition value.
     /// Replaces all of `table`'s rows with `from`'s (tables without a partition key), at once.
     pub fn replace_all(&self, table: &Table, from: &Table) -> String {
         format!(
@@ -119,6 +118,7 @@ impl Db {
         )
     }
 
+    /// `ALTER TABLE … DROP PARTITION` for a numeric partition value.
     pub fn drop_partition(&self, table: &Table, partition: u64) -> String {
         format!(
             "ALTER TABLE {}.{}{} DROP PARTITION {partition}",
