@@ -385,6 +385,17 @@ pub const ACTIVITY_DAILY: Table = Table {
     settings: PATCHED_PARTS,
 };
 
+/// Where an incremental run assembles the new rows of each re-aggregated day of
+/// `activity_daily` — the day's rows it keeps and the rows it re-aggregates — before it swaps
+/// the day in with `REPLACE PARTITION`. Only the (project, anonymous id) pairs with new events
+/// or a changed identity are re-aggregated, not the whole day (benchmark: 1.4 s for two whole
+/// days), and `activity_daily` never holds deleted rows. Empty between runs.
+pub const ACTIVITY_DAILY_NEXT: Table = Table {
+    name: "activity_daily_next",
+    comment: "Spoor segmenter: staging for the days an incremental run re-aggregates; empty between runs.",
+    ..ACTIVITY_DAILY
+};
+
 /// Facts about a person that do not depend on when you look.
 pub const PROFILES_STATIC: Table = Table {
     name: "profiles_static",
@@ -1232,6 +1243,11 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
                 })
                 .collect()
         },
+    },
+    Migration {
+        version: 14,
+        name: "staging for the days an incremental run re-aggregates",
+        statements: |layout| ACTIVITY_DAILY_NEXT.create_statements(layout, None),
     },
 ];
 

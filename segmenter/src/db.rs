@@ -118,14 +118,32 @@ impl Db {
         )
     }
 
-    /// `ALTER TABLE … DROP PARTITION` for a numeric partition value.
-    pub fn drop_partition(&self, table: &Table, partition: u64) -> String {
+    /// Replaces one partition (a numeric partition value) of `table` with `from`'s, at once.
+    pub fn replace_partition(&self, table: &Table, from: &Table, partition: u64) -> String {
         format!(
-            "ALTER TABLE {}.{}{} DROP PARTITION {partition}",
-            self.layout.database,
+            "ALTER TABLE {db}.{}{} REPLACE PARTITION {partition} FROM {db}.{}",
             spoor_schema::segmenter::storage_name(table, &self.layout),
-            self.layout.on_cluster()
+            self.layout.on_cluster(),
+            spoor_schema::segmenter::storage_name(from, &self.layout),
+            db = self.layout.database,
         )
+    }
+
+    /// A query for a `REPLACE PARTITION` statement that may replace from an empty source (no
+    /// rows left, or a shard without any): newer servers refuse that unless told to; older ones
+    /// do it without the setting, which they would not know.
+    pub async fn replacing(&self, sql: &str) -> Result<clickhouse::query::Query, Error> {
+        let has_setting: u64 = self
+            .query("SELECT count() FROM system.settings WHERE name = 'allow_replace_partition_from_empty_source'")
+            .fetch_one()
+            .await
+            .map_err(|e| Error::query("read server settings", e))?;
+        let query = self.query(sql);
+        Ok(if has_setting > 0 {
+            query.with_setting("allow_replace_partition_from_empty_source", "1")
+        } else {
+            query
+        })
     }
 
     /// Runs a statement, naming `step` in the error.
@@ -205,15 +223,19 @@ mod tests {
             "TRUNCATE TABLE IF EXISTS spoor.activity_daily_local ON CLUSTER prod"
         );
         assert_eq!(
-            db.drop_partition(&PROFILES_DYNAMIC, 42),
-            "ALTER TABLE spoor.profiles_dynamic_local ON CLUSTER prod DROP PARTITION 42"
-        );
-        assert_eq!(
             db.replace_all(
                 &PROFILES_DYNAMIC,
                 &spoor_schema::segmenter::PROFILES_DYNAMIC_NEXT
             ),
             "ALTER TABLE spoor.profiles_dynamic_local ON CLUSTER prod REPLACE PARTITION tuple() FROM spoor.profiles_dynamic_next_local"
+        );
+        assert_eq!(
+            db.replace_partition(
+                &ACTIVITY_DAILY,
+                &spoor_schema::segmenter::ACTIVITY_DAILY_NEXT,
+                20_261_121
+            ),
+            "ALTER TABLE spoor.activity_daily_local ON CLUSTER prod REPLACE PARTITION 20261121 FROM spoor.activity_daily_next_local"
         );
         let single = Db::new("http://127.0.0.1:1", Layout::single("spoor")).unwrap();
         assert_eq!(

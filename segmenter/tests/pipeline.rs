@@ -547,3 +547,57 @@ async fn a_pair_seen_again_later_keeps_its_first_time() {
         ["u1\t2026-11-21 09:00:00.000", "u2\t2026-11-21 10:00:00.000"]
     );
 }
+
+/// An incremental run re-aggregates, on a day, only the (anonymous id) pairs with new events
+/// and swaps the day in whole: the day's other rows stay as they were, and a day whose only new
+/// events are bots' gets no rows (its swap comes from an empty staging partition).
+#[tokio::test]
+async fn a_day_is_re_aggregated_for_its_new_pairs_and_keeps_the_rest() {
+    let db = fresh_db("day_pairs").await;
+    insert(
+        &db,
+        &[
+            page("2026-11-21T10:00:00Z", "a1", "s1", "/"),
+            page("2026-11-21T11:00:00Z", "a2", "s2", "/"),
+        ],
+    )
+    .await;
+    run(&db, "2026-11-21T12:00:00Z").await;
+    insert(
+        &db,
+        &[
+            page("2026-11-21T11:30:00Z", "a2", "s2", "/b").received("2026-11-21T12:10:00Z"),
+            page("2026-11-20T09:00:00Z", "bot1", "sb", "/")
+                .bot()
+                .received("2026-11-21T12:10:00Z"),
+        ],
+    )
+    .await;
+    let report = run(&db, "2026-11-21T13:00:00Z").await;
+    assert_eq!((report.full, report.affected_days), (false, 2));
+    let activity =
+        "SELECT day, anonymous_id, events, page_views, paths FROM {db}.activity_daily ORDER BY ALL";
+    assert_eq!(
+        rows(&db, activity).await,
+        [
+            "2026-11-21\ta1\t1\t1\t['/']",
+            "2026-11-21\ta2\t2\t2\t['/','/b']"
+        ]
+    );
+    let options = spoor_segmenter::RunOptions {
+        full: true,
+        as_of: Some(at("2026-11-21T13:00:00Z")),
+        ..Default::default()
+    };
+    spoor_segmenter::run_once(&db, &options).await.unwrap();
+    assert_eq!(
+        rows(&db, "SELECT * FROM {db}.activity_daily ORDER BY ALL")
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(
+        rows(&db, "SELECT count() FROM {db}.activity_daily_next").await,
+        ["0"]
+    );
+}

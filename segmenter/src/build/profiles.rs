@@ -458,18 +458,9 @@ pub(crate) async fn rebuild_dynamic(
         DynamicScope::All => {
             // Everyone was rewritten: the new rows replace every old one (people who no longer
             // exist, such as anonymous profiles merged into a user, go with them).
-            let mut replace = db.query(&db.replace_all(&PROFILES_DYNAMIC, &PROFILES_DYNAMIC_NEXT));
-            // Newer servers refuse to replace from an empty source (no people at all, or a
-            // shard without any) unless told to; older ones do it without the setting, which
-            // they would not know.
-            let has_setting: u64 = db
-                .query("SELECT count() FROM system.settings WHERE name = 'allow_replace_partition_from_empty_source'")
-                .fetch_one()
-                .await
-                .map_err(|e| Error::query("read server settings", e))?;
-            if has_setting > 0 {
-                replace = replace.with_setting("allow_replace_partition_from_empty_source", "1");
-            }
+            let replace = db
+                .replacing(&db.replace_all(&PROFILES_DYNAMIC, &PROFILES_DYNAMIC_NEXT))
+                .await?;
             db.execute("profiles_dynamic: replace", replace).await?;
             db.execute(
                 "profiles_dynamic: empty staging",
