@@ -65,9 +65,27 @@ pub struct Column {
     pub ty: &'static str,
     /// Shown to data teams by `DESCRIBE` and `system.columns`.
     pub comment: &'static str,
+    /// `MATERIALIZED` expression: the server computes the column on insert; inserts leave it out.
+    pub materialized: Option<&'static str>,
 }
 
-/// `col!(name, "Type", "comment")`
+impl Column {
+    /// The column's definition in `CREATE TABLE` and `ALTER TABLE … ADD COLUMN`.
+    pub fn definition(&self) -> String {
+        let materialized = self
+            .materialized
+            .map(|e| format!(" MATERIALIZED {e}"))
+            .unwrap_or_default();
+        format!(
+            "`{}` {}{materialized} COMMENT '{}'",
+            self.name,
+            self.ty,
+            escape(self.comment)
+        )
+    }
+}
+
+/// `col!(name, "Type", "comment")`, or `col!(name, "Type", materialized "expression", "comment")`.
 #[macro_export]
 macro_rules! col {
     ($name:ident, $ty:literal, $comment:literal) => {
@@ -75,6 +93,15 @@ macro_rules! col {
             name: stringify!($name),
             ty: $ty,
             comment: $comment,
+            materialized: None,
+        }
+    };
+    ($name:ident, $ty:literal, materialized $expr:literal, $comment:literal) => {
+        $crate::Column {
+            name: stringify!($name),
+            ty: $ty,
+            comment: $comment,
+            materialized: Some($expr),
         }
     };
 }
@@ -125,6 +152,16 @@ pub struct Table {
 }
 
 impl Table {
+    /// The names of the columns an insert writes (all but the materialized ones), comma-separated.
+    pub fn insert_columns(&self) -> String {
+        self.columns
+            .iter()
+            .filter(|c| c.materialized.is_none())
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The `CREATE TABLE` statements for this layout: one on a single server, the replicated
     /// local table and the distributed table in cluster mode. `ttl` is a TTL expression such as
     /// `toDateTime(timestamp) + INTERVAL 365 DAY`.
@@ -134,7 +171,7 @@ impl Table {
         let columns = self
             .columns
             .iter()
-            .map(|c| format!("    `{}` {} COMMENT '{}'", c.name, c.ty, escape(c.comment)))
+            .map(|c| format!("    {}", c.definition()))
             .collect::<Vec<_>>()
             .join(",\n");
         let local_name = match layout.cluster {

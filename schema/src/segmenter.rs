@@ -5,7 +5,28 @@
 //! Person ids: a profile is keyed by `person_id`, which is the user id once the person is
 //! known, and `anon:<anonymous_id>` before. See `identities` for the identity rule.
 
-use crate::{Engine, Layout, Migration, Table, col};
+use crate::{Column, Engine, Layout, Migration, Table, col};
+
+/// `sipHash64(project_id, person_id)`, stored by the tables keyed by person: a run's filters on
+/// the people it touched compare this one 8-byte column instead of the two strings (benchmark,
+/// 3.3 M rows of `activity_daily`: 0.25–0.32 s → 0.07–0.09 s per filtered read). A collision
+/// can only add a person to such a filter, whose steps then recompute that person unchanged.
+pub const PERSON_KEY: Column = col!(
+    person_key,
+    "UInt64",
+    materialized "sipHash64(project_id, person_id)",
+    "sipHash64(project_id, person_id), computed on insert: what a run's filters on the people it touched compare"
+);
+
+/// The tables with [`PERSON_KEY`].
+pub const PERSON_KEY_TABLES: &[Table] = &[
+    ACTIVITY_DAILY,
+    ACTIVITY_DAILY_NEXT,
+    SESSIONS,
+    PROFILES_STATIC,
+    PROFILES_DYNAMIC,
+    PROFILES_DYNAMIC_NEXT,
+];
 
 /// Every (anonymous id, user id) pair seen on an event, with the first time it was seen.
 pub const IDENTITY_MAP: Table = Table {
@@ -287,6 +308,7 @@ pub const SESSIONS: Table = Table {
             "At most one page view and no click, search or track event"
         ),
         col!(version, "UInt64", "Run that computed the row"),
+        PERSON_KEY,
     ],
     engine: Engine::MergeTree,
     partition_by: Some("toYYYYMM(day)"),
@@ -377,6 +399,7 @@ pub const ACTIVITY_DAILY: Table = Table {
             "Array(String)",
             "Search queries, lower-cased and trimmed, one entry per search (sorted)"
         ),
+        PERSON_KEY,
     ],
     engine: Engine::MergeTree,
     partition_by: Some("toYYYYMMDD(day)"),
@@ -492,6 +515,7 @@ pub const PROFILES_STATIC: Table = Table {
             "UInt64",
             "Run that computed the row; the highest wins"
         ),
+        PERSON_KEY,
     ],
     engine: Engine::ReplacingMergeTree {
         version: Some("version"),
@@ -596,6 +620,7 @@ pub const PROFILES_DYNAMIC: Table = Table {
             "UInt64",
             "2 × run id (+1 for the RFM pass) of the run that last changed the row; the highest wins"
         ),
+        PERSON_KEY,
     ],
     engine: Engine::ReplacingMergeTree {
         version: Some("version"),
@@ -1248,6 +1273,36 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
         version: 14,
         name: "staging for the days an incremental run re-aggregates",
         statements: |layout| ACTIVITY_DAILY_NEXT.create_statements(layout, None),
+    },
+    Migration {
+        version: 15,
+        name: "person_key on the tables keyed by person",
+        statements: |layout| {
+            let mut all = Vec::new();
+            for table in PERSON_KEY_TABLES {
+                let storage = storage_name(table, layout);
+                // The storage table, and in cluster mode the Distributed table over it too.
+                let mut names = vec![storage.clone()];
+                if layout.cluster.is_some() {
+                    names.push(table.name.to_owned());
+                }
+                for name in names {
+                    all.push(format!(
+                        "ALTER TABLE {}.{name}{} ADD COLUMN IF NOT EXISTS {}",
+                        layout.database,
+                        layout.on_cluster(),
+                        PERSON_KEY.definition()
+                    ));
+                }
+                // Existing parts get the column computed and written (a mutation).
+                all.push(format!(
+                    "ALTER TABLE {}.{storage}{} MATERIALIZE COLUMN person_key",
+                    layout.database,
+                    layout.on_cluster()
+                ));
+            }
+            all
+        },
     },
 ];
 

@@ -86,12 +86,7 @@ pub(crate) async fn rebuild(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
     db.execute("activity: empty staging", db.query(&staging))
         .await?;
     let changed = db.sql(CHANGED, &[]);
-    let columns = ACTIVITY_DAILY
-        .columns
-        .iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = ACTIVITY_DAILY.insert_columns();
     let kept = db.sql(
         &format!(
             "INSERT INTO {{db}}.{next} ({columns}) SELECT {columns} FROM {{db}}.{table}

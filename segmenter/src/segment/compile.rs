@@ -25,8 +25,9 @@ pub enum Param {
 }
 
 /// Compiled SQL and its parameters. The SQL uses `{db}` for the database, `{scope}` for a
-/// filter on `(project_id, person_id)` (`1` for everyone; it narrows the static-profile join and
-/// every behavioural subquery, not only the outer rows) and `{as_of:Int64}` for the as-of time
+/// filter on the people (`1` for everyone, else a test of `person_key`, the hash of
+/// `(project_id, person_id)`; it narrows the static-profile join and every behavioural
+/// subquery, not only the outer rows) and `{as_of:Int64}` for the as-of time
 /// in ms, which the caller binds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compiled {
@@ -46,14 +47,12 @@ impl Compiled {
                 .replace(
                     "{scope_d}",
                     &format!(
-                        "d.person_id IN (SELECT person_id FROM ({c})) AND (d.project_id, d.person_id) IN ({c})"
+                        "d.person_key IN (SELECT sipHash64(project_id, person_id) FROM ({c}))"
                     ),
                 )
                 .replace(
                     "{scope}",
-                    &format!(
-                        "person_id IN (SELECT person_id FROM ({c})) AND (project_id, person_id) IN ({c})"
-                    ),
+                    &format!("person_key IN (SELECT sipHash64(project_id, person_id) FROM ({c}))"),
                 ),
         }
     }
