@@ -2,7 +2,7 @@
 //! `profiles_dynamic` (activity, RFM, engagement, lifecycle as of the run: rebuilt every run).
 
 use spoor_schema::segmenter::{
-    PROFILES_DYNAMIC, PROFILES_DYNAMIC_NEXT, PROFILES_STATIC, TOUCHED_PEOPLE,
+    PROFILES_DYNAMIC, PROFILES_DYNAMIC_NEXT, PROFILES_STATIC, TOUCHED_PEOPLE, person_key_of,
 };
 
 use super::RunCtx;
@@ -13,9 +13,8 @@ use crate::{Db, Error};
 /// Nobody else's history changed. Written into `touched_people` by [`clear_touched`],
 /// [`record_session_owners`] and [`record_touched`]; a person may have several rows.
 ///
-/// `person_key IN (this run's touched people)`, on a table with [`PERSON_KEY`]: one 8-byte
-/// column instead of the (project, person) strings; a hash collision only adds a person, whom
-/// the step then recomputes unchanged.
+/// `person_key IN (this run's touched people)`, on a table with [`PERSON_KEY`]: one 16-byte
+/// column instead of the (project, person) strings.
 ///
 /// [`PERSON_KEY`]: spoor_schema::segmenter::PERSON_KEY
 pub(crate) fn touched_filter() -> String {
@@ -30,8 +29,8 @@ fn static_filter() -> String {
 
 fn people_filter(condition: &str) -> String {
     format!(
-        "person_key IN (SELECT sipHash64(project_id, person_id) FROM {{db}}.touched_people
-             WHERE run_id = {{run:UInt64}}{condition})"
+        "person_key IN (SELECT {key} FROM {{db}}.touched_people WHERE run_id = {{run:UInt64}}{condition})",
+        key = person_key_of("project_id", "person_id")
     )
 }
 

@@ -25,7 +25,7 @@ pub enum Param {
 }
 
 /// Compiled SQL and its parameters. The SQL uses `{db}` for the database, `{scope}` for a
-/// filter on the people (`1` for everyone, else a test of `person_key`, the hash of
+/// filter on the people (`1` for everyone, else a test of `person_key`, the 128-bit hash of
 /// `(project_id, person_id)`; it narrows the static-profile join and every behavioural
 /// subquery, not only the outer rows) and `{as_of:Int64}` for the as-of time
 /// in ms, which the caller binds.
@@ -47,12 +47,16 @@ impl Compiled {
                 .replace(
                     "{scope_d}",
                     &format!(
-                        "d.person_key IN (SELECT sipHash64(project_id, person_id) FROM ({c}))"
+                        "d.person_key IN (SELECT {key} FROM ({c}))",
+                        key = candidate_key()
                     ),
                 )
                 .replace(
                     "{scope}",
-                    &format!("person_key IN (SELECT sipHash64(project_id, person_id) FROM ({c}))"),
+                    &format!(
+                        "person_key IN (SELECT {key} FROM ({c}))",
+                        key = candidate_key()
+                    ),
                 ),
         }
     }
@@ -99,6 +103,11 @@ WHERE {{scope_d}}
 
 /// The as-of day, in SQL.
 const TODAY: &str = "toDate(fromUnixTimestamp64Milli({as_of:Int64}, 'UTC'))";
+
+/// The person key of a candidate row (`project_id`, `person_id`).
+fn candidate_key() -> String {
+    spoor_schema::segmenter::person_key_of("project_id", "person_id")
+}
 
 struct Compiler {
     params: Vec<(String, Param)>,
@@ -149,7 +158,7 @@ impl Compiler {
                     let k = self.event(event);
                     let n = self.param(Param::UInt(*n), "UInt64");
                     parts.push(format!(
-                        "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND {{scope}} GROUP BY project_id, person_id HAVING sum({k}) >= {n})"
+                        "d.person_key IN (SELECT person_key FROM {{db}}.activity_daily WHERE {window} AND {{scope}} GROUP BY person_key HAVING sum({k}) >= {n})"
                     ));
                 }
                 if let Some(n) = at_most {
@@ -157,7 +166,7 @@ impl Compiler {
                     let k = self.event(event);
                     let n = self.param(Param::UInt(*n), "UInt64");
                     parts.push(format!(
-                        "(d.project_id, d.person_id) NOT IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND {{scope}} GROUP BY project_id, person_id HAVING sum({k}) > {n})"
+                        "d.person_key NOT IN (SELECT person_key FROM {{db}}.activity_daily WHERE {window} AND {{scope}} GROUP BY person_key HAVING sum({k}) > {n})"
                     ));
                 }
                 format!("({})", parts.join(" AND "))
@@ -166,21 +175,21 @@ impl Compiler {
                 let window = self.window(*within_days);
                 let k = self.event(event);
                 format!(
-                    "(d.project_id, d.person_id) NOT IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND {{scope}} AND {k} > 0)"
+                    "d.person_key NOT IN (SELECT person_key FROM {{db}}.activity_daily WHERE {window} AND {{scope}} AND {k} > 0)"
                 )
             }
             Rule::FirstDid { event, within_days } => {
                 let k = self.event(event);
                 let d = self.param(Param::UInt(u64::from(*within_days)), "UInt32");
                 format!(
-                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE day <= {TODAY} AND {k} > 0 AND {{scope}} GROUP BY project_id, person_id HAVING min(day) > {TODAY} - {d})"
+                    "d.person_key IN (SELECT person_key FROM {{db}}.activity_daily WHERE day <= {TODAY} AND {k} > 0 AND {{scope}} GROUP BY person_key HAVING min(day) > {TODAY} - {d})"
                 )
             }
             Rule::Searched { term, within_days } => {
                 let window = self.window(*within_days);
                 let t = self.param(Param::Text(term.clone()), "String");
                 format!(
-                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND {{scope}} AND arrayExists(q -> positionCaseInsensitiveUTF8(q, {t}) > 0, search_terms))"
+                    "d.person_key IN (SELECT person_key FROM {{db}}.activity_daily WHERE {window} AND {{scope}} AND arrayExists(q -> positionCaseInsensitiveUTF8(q, {t}) > 0, search_terms))"
                 )
             }
             Rule::Visited {
@@ -190,7 +199,7 @@ impl Compiler {
                 let window = self.window(*within_days);
                 let t = self.param(Param::Text(prefix.clone()), "String");
                 format!(
-                    "(d.project_id, d.person_id) IN (SELECT project_id, person_id FROM {{db}}.activity_daily WHERE {window} AND {{scope}} AND arrayExists(x -> startsWith(x, {t}), paths))"
+                    "d.person_key IN (SELECT person_key FROM {{db}}.activity_daily WHERE {window} AND {{scope}} AND arrayExists(x -> startsWith(x, {t}), paths))"
                 )
             }
         }
