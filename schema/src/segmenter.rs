@@ -32,6 +32,7 @@ pub const PERSON_KEY_TABLES: &[Table] = &[
     PROFILES_STATIC,
     PROFILES_DYNAMIC,
     PROFILES_DYNAMIC_NEXT,
+    SEGMENT_MEMBERS,
 ];
 
 /// Every (anonymous id, user id) pair seen on an event, with the first time it was seen.
@@ -703,6 +704,7 @@ pub const SEGMENT_MEMBERS: Table = Table {
             "When the person last entered the segment"
         ),
         col!(run_id, "UInt64", "Run that last computed the membership"),
+        PERSON_KEY,
     ],
     engine: Engine::MergeTree,
     partition_by: None,

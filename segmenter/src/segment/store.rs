@@ -379,19 +379,19 @@ const MATCH_SOME: &str = "
 INSERT INTO {db}.segment_scratch (run_id, kind, segment_id, project_id, person_id)
 SELECT {run:UInt64}, 'match', {seg:String}, n.project_id, n.person_id FROM ({source}) AS n";
 
-/// Entered: matched, not a member yet. Exited: a member, a candidate, no longer matched.
+/// Entered: matched, not a member yet. Exited: a member, a candidate, no longer matched. People
+/// are compared by `person_key` (`{key}`: its expression on the candidate and match rows).
 const CHANGES_SOME: &str = "
 INSERT INTO {db}.segment_changes (segment_id, project_id, person_id, change, at, run_id)
 SELECT {seg:String}, project_id, person_id, 'entered', fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
 FROM ({matches})
-WHERE (project_id, person_id) NOT IN (
-    SELECT project_id, person_id FROM {db}.segment_members WHERE segment_id = {seg:String})
+WHERE {key} NOT IN (SELECT person_key FROM {db}.segment_members WHERE segment_id = {seg:String})
 UNION ALL
 SELECT DISTINCT segment_id, project_id, person_id, 'exited', fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
 FROM {db}.segment_members
 WHERE segment_id = {seg:String}
-  AND (project_id, person_id) IN ({candidates})
-  AND (project_id, person_id) NOT IN ({matches})";
+  AND person_key IN (SELECT {key} FROM ({candidates}))
+  AND person_key NOT IN (SELECT {key} FROM ({matches}))";
 
 /// This run's changes of one kind for the segment.
 const CHANGED: &str = "SELECT project_id, person_id FROM {db}.segment_changes
@@ -421,9 +421,14 @@ async fn evaluate_some(
     let matched = db.sql(MATCH_SOME, &[("source", &source)]);
     db.execute("segment matches", bind(db.query(&matched)))
         .await?;
+    let key = spoor_schema::segmenter::person_key_of("project_id", "person_id");
     let changes = db.sql(
         CHANGES_SOME,
-        &[("matches", &matches), ("candidates", &candidates)],
+        &[
+            ("matches", &matches),
+            ("candidates", &candidates),
+            ("key", &key),
+        ],
     );
     db.execute("segment changes", bind(db.query(&changes)))
         .await?;
