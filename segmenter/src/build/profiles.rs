@@ -159,14 +159,14 @@ INSERT INTO {db}.profiles_static (project_id, person_id, user_id, is_identified,
     first_os, signup_at, member_id, level, traits, version)
 WITH
 act AS (
-    SELECT project_id, person_id, min(first_at) AS first_seen,
+    SELECT person_key, any(project_id) AS project_id, any(person_id) AS person_id, min(first_at) AS first_seen,
            arraySlice(arraySort(groupUniqArrayIf(anonymous_id, anonymous_id != '')), 1, 100) AS anon_ids
     FROM {db}.activity_daily
     WHERE {persons}
-    GROUP BY project_id, person_id
+    GROUP BY person_key
 ),
 ses AS (
-    SELECT project_id, person_id,
+    SELECT person_key,
            splitByString('\\x1F', argMin(concat(entry_path, '\\x1F', referrer, '\\x1F', referrer_domain, '\\x1F',
                    referrer_class, '\\x1F', utm_source, '\\x1F', utm_medium, '\\x1F', utm_campaign, '\\x1F',
                    device_class, '\\x1F', browser, '\\x1F', os),
@@ -175,7 +175,7 @@ ses AS (
            min(started_at) AS f_at
     FROM {db}.sessions
     WHERE {persons}
-    GROUP BY project_id, person_id
+    GROUP BY person_key
 ),
 mem AS (
     SELECT project_id, user_id AS person_id,
@@ -218,7 +218,7 @@ SELECT act.project_id, act.person_id,
        if(tr.t_traits = '', '{}', tr.t_traits),
        {run:UInt64}
 FROM act
-LEFT JOIN ses ON ses.project_id = act.project_id AND ses.person_id = act.person_id
+LEFT JOIN ses ON ses.person_key = act.person_key
 LEFT JOIN mem ON mem.project_id = act.project_id AND mem.person_id = act.person_id
 LEFT JOIN tr ON tr.project_id = act.project_id AND tr.person_id = act.person_id";
 
@@ -301,6 +301,8 @@ pub(crate) async fn rebuild_static(db: &Db, ctx: &RunCtx) -> Result<(), Error> {
         .await
 }
 
+/// Grouped and joined by `person_key` (one `UInt128`), not by the (project, person) strings:
+/// everyone's profiles 3.3–4.0 s → 1.7–2.0 s to compute on the benchmark, same rows.
 const DYNAMIC: &str = "
 INSERT INTO {db}.{table} (project_id, person_id, as_of, is_identified, first_seen_at,
     last_seen_at, days_since_last_seen, active_days_7d, active_days_30d, sessions_7d, sessions_30d,
@@ -311,7 +313,7 @@ WITH
     fromUnixTimestamp64Milli({as_of:Int64}, 'UTC') AS as_of_time,
     toDate(as_of_time) AS today,
 a AS (
-    SELECT project_id, person_id,
+    SELECT person_key, any(project_id) AS project_id, any(person_id) AS person_id,
            min(first_at) AS first_seen,
            max(last_at) AS last_seen,
            uniqExactIf(day, day > today - 7) AS ad7,
@@ -326,10 +328,10 @@ a AS (
            arrayReverseSort(groupUniqArray(day)) AS days
     FROM {db}.activity_daily
     WHERE day <= today AND {scope}
-    GROUP BY project_id, person_id
+    GROUP BY person_key
 ),
 s AS (
-    SELECT project_id, person_id,
+    SELECT person_key,
            countIf(day > today - 7) AS s7,
            countIf(day > today - 30) AS s30,
            count() AS st,
@@ -337,7 +339,7 @@ s AS (
            avg(engaged_ms) / 1000 AS avg_e
     FROM {db}.sessions
     WHERE day <= today AND {scope}
-    GROUP BY project_id, person_id
+    GROUP BY person_key
 ),
 joined AS (
     SELECT a.project_id AS project_id, a.person_id AS person_id,
@@ -356,7 +358,7 @@ joined AS (
            arraySlice(arrayMap(x -> x.1, arraySort(x -> (-x.2, x.1),
                arrayMap(k -> (k, countEqual(sections, k)), arrayDistinct(sections)))), 1, 3) AS tsec,
            a.ot, a.rt, a.lo
-    FROM a LEFT JOIN s ON s.project_id = a.project_id AND s.person_id = a.person_id
+    FROM a LEFT JOIN s ON s.person_key = a.person_key
 )
 SELECT project_id, person_id, as_of_time, identified, first_seen, last_seen, since_last,
        ad7, ad30, s7, s30, st, pvt, pv30, avg_s, avg_e, ts, tp, tsec, ot, rt, lo,
