@@ -480,8 +480,8 @@ pub(crate) async fn rebuild_dynamic(
                     &db.delete_where(
                         &PROFILES_DYNAMIC,
                         &format!(
-                            "version < {v} AND (project_id, person_id) IN (
-                                SELECT project_id, person_id FROM {{db}}.profiles_dynamic WHERE version = {v})"
+                            "version < {v} AND person_key IN (
+                                SELECT person_key FROM {{db}}.profiles_dynamic WHERE version = {v})"
                         ),
                     ),
                     &[],
