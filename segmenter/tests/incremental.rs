@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Ev, ev, fresh_db, insert, rows, run};
+use common::{Ev, ev, fresh_db, insert, rows, run, run_full};
 use spoor_segmenter::segment::{Definition, Format, store};
 
 /// SplitMix64: a small deterministic generator, so a failing seed can be replayed.
@@ -187,15 +187,7 @@ async fn full_rebuild_agrees(db: &spoor_segmenter::Db, case: &str) -> Vec<Vec<St
     for sql in EVERYTHING {
         incremental.push(rows(db, sql).await);
     }
-    let options = spoor_segmenter::RunOptions {
-        full: true,
-        as_of: Some(common::at(AS_OF)),
-        overlap: std::time::Duration::ZERO,
-        ..Default::default()
-    };
-    spoor_segmenter::run_once(db, &options)
-        .await
-        .expect("full run");
+    run_full(db, AS_OF).await;
     for (sql, before) in EVERYTHING.iter().zip(&incremental) {
         assert_eq!(
             &rows(db, sql).await,

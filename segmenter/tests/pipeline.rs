@@ -228,12 +228,7 @@ async fn late_events_reaggregate_their_day_and_reruns_are_idempotent() {
     }
     let report = run(&db, "2026-11-21T13:00:00Z").await;
     assert_eq!(report.new_events, 0);
-    let options = spoor_segmenter::RunOptions {
-        full: true,
-        as_of: Some(at("2026-11-21T13:00:00Z")),
-        ..Default::default()
-    };
-    spoor_segmenter::run_once(&db, &options).await.unwrap();
+    run_full(&db, "2026-11-21T13:00:00Z").await;
     for (sql, before) in everything.iter().zip(before) {
         assert_eq!(rows(&db, sql).await, before, "{sql}");
     }
@@ -495,14 +490,7 @@ async fn runs_that_recompute_everyone_replace_every_dynamic_profile() {
         .execute()
         .await
         .expect("erase events");
-    let options = spoor_segmenter::RunOptions {
-        full: true,
-        as_of: Some(at("2026-11-21T12:00:00Z")),
-        ..Default::default()
-    };
-    spoor_segmenter::run_once(&db, &options)
-        .await
-        .expect("full run over no events");
+    run_full(&db, "2026-11-21T12:00:00Z").await;
     assert!(rows(&db, profiles).await.is_empty());
 }
 
@@ -584,12 +572,7 @@ async fn a_day_is_re_aggregated_for_its_new_pairs_and_keeps_the_rest() {
             "2026-11-21\ta2\t2\t2\t['/','/b']"
         ]
     );
-    let options = spoor_segmenter::RunOptions {
-        full: true,
-        as_of: Some(at("2026-11-21T13:00:00Z")),
-        ..Default::default()
-    };
-    spoor_segmenter::run_once(&db, &options).await.unwrap();
+    run_full(&db, "2026-11-21T13:00:00Z").await;
     assert_eq!(
         rows(&db, "SELECT * FROM {db}.activity_daily ORDER BY ALL")
             .await

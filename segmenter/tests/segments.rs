@@ -604,12 +604,7 @@ async fn runs_within_a_day_update_only_the_people_touched_and_agree_with_a_full_
     let memberships = "SELECT segment_id, person_id FROM {db}.segment_members ORDER BY ALL";
     let (patched, patched_members) = (rows(&db, profiles).await, rows(&db, memberships).await);
     assert_eq!(patched.len(), 3);
-    let options = spoor_segmenter::RunOptions {
-        full: true,
-        as_of: Some(at("2026-11-21T12:00:00Z")),
-        ..Default::default()
-    };
-    spoor_segmenter::run_once(&db, &options).await.unwrap();
+    run_full(&db, "2026-11-21T12:00:00Z").await;
     assert_eq!(rows(&db, profiles).await, patched);
     assert_eq!(rows(&db, memberships).await, patched_members);
 }

@@ -144,7 +144,17 @@ pub async fn insert(db: &Db, events: &[Ev]) {
 }
 
 pub async fn run(db: &Db, as_of: &str) -> RunReport {
+    run_with(db, as_of, false).await
+}
+
+/// A full rebuild as of `as_of`.
+pub async fn run_full(db: &Db, as_of: &str) -> RunReport {
+    run_with(db, as_of, true).await
+}
+
+async fn run_with(db: &Db, as_of: &str, full: bool) -> RunReport {
     let options = RunOptions {
+        full,
         as_of: Some(at(as_of)),
         // Fixtures set received_at freely; no overlap keeps "new" exact.
         overlap: std::time::Duration::ZERO,
