@@ -52,7 +52,9 @@ function spoorWasm(url) {
     describe: (r, sp, sl, ap, al) => ret(r, H.describe(str(sp, sl), str(ap, al))),
     form: (r, i) => ret(r, H.form(i)),
     log: (p, l) => H.log(str(p, l)),
-    iso: (r, ms) => ret(r, H.iso(ms))
+    iso: (r, ms) => ret(r, H.iso(ms)),
+    re: (pp, pl, tp, tl) => H.re(str(pp, pl), str(tp, tl)),
+    decode: (r, p, l) => ret(r, H.decode(str(p, l)))
   };
   // sdk-wasm/build moves the imports to the module `a`, named without wasm-bindgen's
   // prefix and hash (spoor-sdk-tools prune --import-module).
@@ -76,7 +78,7 @@ function spoorWasm(url) {
 // latest compression (`host.z`).
 function spoorHost() {
   var d = document, w = window, n = navigator, timer, FS = '\x1f', RS = '\x1e',
-    TEST = ['data-testid', 'data-test', 'data-cy', 'data-spoor-id'], h;
+    TEST = ['data-testid', 'data-test', 'data-cy', 'data-spoor-id'], RE = {}, h;
 
   var clean = (s) => s == null ? '' : String(s).replace(/[\x1d-\x1f\n]/g, ' '),
     attr = (e, a) => clean(e.getAttribute(a)),
@@ -188,7 +190,16 @@ function spoorHost() {
       timer = setTimeout(() => h.call(0), ms);
     },
     log: (m) => console.warn('spoor: ' + m),
-    iso: (ms) => new Date(ms).toISOString()
+    iso: (ms) => new Date(ms).toISOString(),
+    // The rules' patterns (src/pattern.rs), each compiled once.
+    re: (p, t) => (RE[p] || (RE[p] = RegExp(p, 'i'))).test(t),
+    decode: (s) => {
+      try {
+        return decodeURIComponent(s.replace(/\+/g, ' '));
+      } catch (e) {
+        return s;
+      }
+    }
   };
 }
 

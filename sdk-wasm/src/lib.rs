@@ -27,6 +27,7 @@ pub mod engage;
 pub mod gzip;
 pub mod ids;
 pub mod json;
+pub mod pattern;
 pub mod queue;
 pub mod retry;
 pub mod search;

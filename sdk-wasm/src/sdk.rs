@@ -66,6 +66,12 @@ extern "C" {
     /// `new Date(ms).toISOString()`.
     #[wasm_bindgen(js_namespace = spoorH)]
     fn iso(ms: f64) -> String;
+    /// Whether the case-insensitive `RegExp` `pattern` matches in `text` ([`crate::pattern`]).
+    #[wasm_bindgen(js_namespace = spoorH)]
+    pub(crate) fn re(pattern: &str, text: &str) -> bool;
+    /// `decodeURIComponent` with `+` as space; `s` itself when that throws.
+    #[wasm_bindgen(js_namespace = spoorH, js_name = decode)]
+    pub(crate) fn unescape(s: &str) -> String;
 }
 
 /// The browser, through the JS host.

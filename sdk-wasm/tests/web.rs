@@ -184,6 +184,34 @@ fn click_selectors_from_the_real_dom() {
     );
 }
 
+mod cases {
+    include!("cases/patterns.rs");
+}
+
+/// The rules that run on the browser's own engines (src/pattern.rs) — Chromium's `RegExp`
+/// and `decodeURIComponent` through the host — give the answers the native tests get from
+/// the `regex` crate and the Rust decoder.
+#[wasm_bindgen_test]
+fn rule_patterns_and_decoding_on_the_browser_engines() {
+    let _h = host();
+    for &(s, want) in cases::SENSITIVE_NAMES {
+        assert_eq!(spoor_sdk::sensitive::is_sensitive_name(s), want, "{s:?}");
+    }
+    for &(s, want) in cases::NUMBER_SECRETS {
+        assert_eq!(
+            spoor_sdk::sensitive::looks_like_number_secret(s),
+            want,
+            "{s:?}"
+        );
+    }
+    for &(s, want) in cases::DOWNLOADS {
+        assert_eq!(spoor_sdk::url::is_download(s), want, "{s:?}");
+    }
+    for &(s, want) in cases::DECODED {
+        assert_eq!(spoor_sdk::url::decode(s), want, "{s:?}");
+    }
+}
+
 #[wasm_bindgen_test]
 fn sensitive_fields_and_opted_out_elements_are_refused() {
     fresh_storage();
