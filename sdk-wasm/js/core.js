@@ -100,7 +100,9 @@ function spoorHost() {
     random: (b) => crypto.getRandomValues(b),
     page: () => {
       var e = d.querySelector('[data-spoor-results]');
-      return [location.href, clean(d.title), d.referrer, e ? attr(e, 'data-spoor-results') : ''].join('\n');
+      var l = location;
+      return [l.href, clean(d.title), d.referrer, e ? attr(e, 'data-spoor-results') : '', l.host, l.pathname,
+        l.search.slice(1), l.hash.slice(1)].join('\n');
     },
     // op: 0 get, 1 set (undefined: not stored), 2 delete, 3 local-storage keys starting
     // with k; area: 0 localStorage, 1 sessionStorage (this tab), 2 cookie.
@@ -118,7 +120,7 @@ function spoorHost() {
       } catch (e) {}
     },
     // One record for the clickable element (tag, type, name, id, autocomplete, class, role,
-    // text, href, download), one of allowed data-* pairs, one per element up the tree
+    // text, href, download, and the link's protocol, host, pathname), one of allowed data-* pairs, one per element up the tree
     // (tag, id, class, test attribute, its value, nth-of-type, count of type — counted only
     // up to 2: the selector needs to know "alone or not"). Input values are never read.
     // See src/click.rs.
@@ -126,10 +128,12 @@ function spoorHost() {
       var el = h.el, c = el && el.closest && el.closest(sel), o = [], m = [], p, r, i, j, t, k, ta;
       if (!c || c.closest('[data-spoor-no-capture]')) return '';
       t = c.localName;
+      p = typeof c.href == 'string' ? c : {};
       o.push([t, clean(c.type), attr(c, 'name'), clean(c.id), attr(c, 'autocomplete'), attr(c, 'class'),
         attr(c, 'role'),
         /^(input|select|textarea)$/.test(t) ? '' : clean((c.textContent || '').slice(0, 1000)),
-        typeof c.href == 'string' ? clean(c.href) : '', c.hasAttribute('download') ? 1 : ''].join(FS));
+        clean(p.href), c.hasAttribute('download') ? 1 : '', clean(p.protocol), clean(p.host),
+        clean(p.pathname)].join(FS));
       attrs && attrs.split(' ').forEach((a) => c.hasAttribute('data-' + a) && m.push(a, attr(c, 'data-' + a)));
       o.push(m.join(FS));
       for (p = c, i = 0; p && p != d.body && p != d.documentElement && i < 5; p = p.parentElement, i++) {

@@ -4,7 +4,8 @@
 //! The description is text, so that one wasm↔JS crossing carries it all: records
 //! separated by U+001E, fields by U+001F.
 //! 1. the clickable element: tag, type, name, id, autocomplete, class, role, text, href,
-//!    download (`1` when the attribute is present);
+//!    download (`1` when the attribute is present), and the link's `protocol`, `host` and
+//!    `pathname` as the browser parses them;
 //! 2. allowed `data-*` attributes: name, value, name, value…;
 //! 3. then one record per element from it up towards `<body>` (at most five): tag, id,
 //!    class, test attribute name, its value, nth-of-type, count of type (the JS side stops
@@ -39,6 +40,10 @@ pub struct Target<'a> {
     pub text: &'a str,
     pub href: &'a str,
     pub download_attr: bool,
+    /// The link's parts, as the element's `protocol` (with the colon), `host`, `pathname`.
+    pub href_protocol: &'a str,
+    pub href_host: &'a str,
+    pub href_path: &'a str,
     /// Allowed `data-*` attributes: name, value, name, value… (U+001F-separated).
     pub data: &'a str,
     pub path: Vec<Node<'a>>,
@@ -61,6 +66,9 @@ pub fn parse(desc: &str) -> Option<Target<'_>> {
         text: next(),
         href: next(),
         download_attr: next() == "1",
+        href_protocol: next(),
+        href_host: next(),
+        href_path: next(),
         data: records.next().unwrap_or(""),
         path: Vec::new(),
     };
@@ -122,8 +130,8 @@ pub fn capture(t: &Target<'_>, page_host: &str, scrub: impl Fn(&str) -> bool) ->
     let (mut outbound, mut download) = (false, false);
     if !t.href.is_empty() {
         let href = url::scrub(t.href, scrub);
-        outbound = url::is_outbound(&href, page_host);
-        download = t.download_attr || url::is_download(&href);
+        outbound = url::is_outbound(t.href_protocol, t.href_host, page_host);
+        download = t.download_attr || url::is_download(t.href_path);
         str_field(&mut c, ",\"href\":", &href);
     }
     str_field(&mut c, ",\"selector\":", &selector::build(&t.path));
@@ -154,7 +162,11 @@ mod tests {
     use super::*;
 
     /// A description as the JS side makes it (leaked: the parsed target borrows it).
+    /// The link's protocol, host and path are added from its href (the element's URL parts).
     fn desc(first: &[&str], data: &[&str], path: &[&[&str]]) -> &'static str {
+        let mut first = first.to_vec();
+        let link = url::split(first.get(8).copied().unwrap_or(""));
+        first.extend([link.scheme, link.host, link.path]);
         let mut recs = vec![first.join("\u{1f}"), data.join("\u{1f}")];
         recs.extend(path.iter().map(|p| p.join("\u{1f}")));
         recs.join("\u{1e}").leak()

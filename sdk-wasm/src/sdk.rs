@@ -35,7 +35,8 @@ extern "C" {
     fn now() -> f64;
     #[wasm_bindgen(js_namespace = spoorH)]
     fn random(buf: &mut [u8]);
-    /// `href \n title \n referrer \n data-spoor-results`.
+    /// `href \n title \n referrer \n data-spoor-results \n host \n pathname \n search \n
+    /// hash` (`search` and `hash` without `?` and `#`).
     #[wasm_bindgen(js_namespace = spoorH)]
     fn page() -> String;
     /// Storage, in one import (each import costs glue on both sides): `op` 0 get, 1 set
@@ -100,10 +101,15 @@ impl Platform for Web {
         let text = page();
         let mut lines = pieces(&text, b'\n');
         let mut next = || String::from(lines.next().unwrap_or(""));
+        let (href, title, referrer, _results) = (next(), next(), next(), next());
         PageRead {
-            href: next(),
-            title: next(),
-            referrer: next(),
+            href,
+            title,
+            referrer,
+            host: next(),
+            path: next(),
+            query: next(),
+            hash: next(),
         }
     }
 

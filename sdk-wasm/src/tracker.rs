@@ -47,6 +47,12 @@ pub struct PageRead {
     pub href: String,
     pub title: String,
     pub referrer: String,
+    /// `href`'s parts as the browser's `location` gives them: `host` (with the port),
+    /// `pathname`, and `search` and `hash` without their `?` and `#`.
+    pub host: String,
+    pub path: String,
+    pub query: String,
+    pub hash: String,
 }
 
 /// A batch body as handed to the network.
@@ -598,19 +604,18 @@ impl<P: Platform> Tracker<P> {
         let cfg = &self.cfg;
         let scrub = cfg.scrubber();
         let page_url = url::scrub(&read.href, scrub);
-        let parts = url::split(&read.href);
         let referrer = referrer.unwrap_or_else(|| url::scrub(&read.referrer, scrub));
         let mut json = String::with_capacity(page_url.len() + referrer.len() + 96);
         str_field(&mut json, ",\"page\":{\"url\":", &page_url);
-        str_field(&mut json, ",\"path\":", parts.path);
+        str_field(&mut json, ",\"path\":", &read.path);
         str_field(&mut json, ",\"title\":", &read.title);
         str_field(&mut json, ",\"referrer\":", &referrer);
         json.push('}');
-        let campaign = url::campaign(parts.query);
-        let found = search::query_from_url(parts.query, &cfg.search_params);
+        let campaign = url::campaign(&read.query);
+        let found = search::query_from_url(&read.query, &cfg.search_params);
         self.page = Some(PageCtx {
-            host: parts.host.into(),
-            route: url::route_key(&read.href),
+            route: url::route_key(&read.path, &read.query, &read.hash),
+            host: read.host,
             url: page_url,
             json,
             leave: None,
@@ -779,7 +784,8 @@ impl<P: Platform> Tracker<P> {
         if !self.cfg.spa {
             return;
         }
-        let route = url::route_key(&self.p.page().href);
+        let read = self.p.page();
+        let route = url::route_key(&read.path, &read.query, &read.hash);
         let Some(prev) = &self.page else { return };
         if prev.route == route {
             return;

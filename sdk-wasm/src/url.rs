@@ -4,12 +4,16 @@
 use alloc::string::String;
 
 use crate::pattern;
-use crate::text::{self, cut, cut_or_all, pieces, rcut};
+use crate::text::{self, cut, cut_or_all, pieces};
 
-/// The parts of an absolute URL (or of a relative one, with empty `scheme` and `host`).
+/// The parts of a URL, as the browser's `URL` gives them. The shipped SDK never splits a URL
+/// itself: the JS side reads the page's parts from `location` and a link's from the
+/// element (`protocol`, `host`, `pathname`); this splitter is for native builds (the tests'
+/// platform).
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parts<'a> {
-    /// `https`, `mailto`, … — empty for relative URLs.
+    /// `https:`, `mailto:`, … (with the colon, as `URL.protocol`) — empty for relative URLs.
     pub scheme: &'a str,
     /// `host[:port]`, without user info.
     pub host: &'a str,
@@ -20,6 +24,7 @@ pub struct Parts<'a> {
     pub hash: &'a str,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 pub fn split(url: &str) -> Parts<'_> {
     let (rest, hash) = cut_or_all(url, b'#');
     let (rest, query) = cut_or_all(rest, b'?');
@@ -30,19 +35,17 @@ pub fn split(url: &str) -> Parts<'_> {
         query,
         hash,
     };
-    if let Some((scheme, after)) = cut(rest, b':')
-        && !scheme.bytes().any(|b| b == b'/')
+    if let Some(i) = rest.find(':')
+        && !rest[..i].contains('/')
     {
-        p.scheme = scheme;
+        p.scheme = &rest[..=i];
+        let after = &rest[i + 1..];
         p.path = after;
         if let Some(auth_path) = after.strip_prefix("//") {
-            let end = auth_path
-                .bytes()
-                .position(|b| b == b'/')
-                .unwrap_or(auth_path.len());
-            let authority = auth_path.get(..end).unwrap_or("");
-            p.host = rcut(authority, b'@').map_or(authority, |(_, h)| h);
-            p.path = auth_path.get(end..).unwrap_or("");
+            let end = auth_path.find('/').unwrap_or(auth_path.len());
+            let authority = &auth_path[..end];
+            p.host = text::rcut(authority, b'@').map_or(authority, |(_, h)| h);
+            p.path = &auth_path[end..];
         }
     }
     p
@@ -128,16 +131,15 @@ pub fn campaign(query: &str) -> String {
 
 /// What identifies a page view for SPA navigation: path and query, plus the hash when it is
 /// a route (`#/…` or `#!…`), not an in-page anchor.
-pub fn route_key(url: &str) -> String {
-    let p = split(url);
-    let mut key = String::from(p.path);
-    if !p.query.is_empty() {
+pub fn route_key(path: &str, query: &str, hash: &str) -> String {
+    let mut key = String::from(path);
+    if !query.is_empty() {
         key.push('?');
-        key.push_str(p.query);
+        key.push_str(query);
     }
-    if p.hash.starts_with('/') || p.hash.starts_with('!') {
+    if hash.starts_with('/') || hash.starts_with('!') {
         key.push('#');
-        key.push_str(p.hash);
+        key.push_str(hash);
     }
     key
 }
@@ -147,21 +149,21 @@ fn bare_host(h: &str) -> &str {
     h.strip_prefix("www.").unwrap_or(h)
 }
 
-/// Whether `href` leads to another site than `page_host` (`www.` and ports aside).
-pub fn is_outbound(href: &str, page_host: &str) -> bool {
-    let p = split(href);
-    matches!(p.scheme, "http" | "https")
-        && !p.host.is_empty()
-        && !bare_host(p.host).eq_ignore_ascii_case(bare_host(page_host))
+/// Whether a link (its `protocol`, with the colon, and `host`) leads to another site than
+/// `page_host` (`www.` and ports aside).
+pub fn is_outbound(protocol: &str, host: &str, page_host: &str) -> bool {
+    matches!(protocol, "http:" | "https:")
+        && !host.is_empty()
+        && !bare_host(host).eq_ignore_ascii_case(bare_host(page_host))
 }
 
 /// A path whose last segment is `name.ext` with a downloadable file's extension.
 const DOWNLOAD: &str = "[^/]\\.(pdf|zip|t?gz|bz2|xz|7z|rar|tar|dmg|exe|msi|pkg|deb|rpm|apk|iso|csv|xlsx?|\
 docx?|pptx?|od[ts]|txt|rtf|epub|mp[34]|wav|flac|mov|avi|mkv|webm)$";
 
-/// Whether `href` points to a file people download (by its extension).
-pub fn is_download(href: &str) -> bool {
-    pattern::test(DOWNLOAD, split(href).path)
+/// Whether a link's path points to a file people download (by its extension).
+pub fn is_download(path: &str) -> bool {
+    pattern::test(DOWNLOAD, path)
 }
 
 /// Whether `hay` contains `needle` (case-insensitive).
@@ -176,7 +178,7 @@ mod tests {
     #[test]
     fn splits() {
         let p = split("https://u:p@shop.example:8080/a/b?q=1&x#frag");
-        assert_eq!(p.scheme, "https");
+        assert_eq!(p.scheme, "https:");
         assert_eq!(p.host, "shop.example:8080");
         assert_eq!((p.path, p.query, p.hash), ("/a/b", "q=1&x", "frag"));
         let p = split("http://h");
@@ -186,7 +188,7 @@ mod tests {
         let p = split("/a:b/c");
         assert_eq!((p.scheme, p.path), ("", "/a:b/c"));
         let p = split("mailto:a@b.c");
-        assert_eq!((p.scheme, p.host, p.path), ("mailto", "", "a@b.c"));
+        assert_eq!((p.scheme, p.host, p.path), ("mailto:", "", "a@b.c"));
     }
 
     #[test]
@@ -233,23 +235,28 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(route_key("https://x/a?b=1#section"), "/a?b=1");
-        assert_eq!(route_key("https://x/#/products/1"), "/#/products/1");
-        assert_eq!(route_key("https://x/#!/cart"), "/#!/cart");
-        assert_ne!(route_key("https://x/app#/a"), route_key("https://x/app#/b"));
-        assert_eq!(
-            route_key("https://x/app#top"),
-            route_key("https://x/app#bottom")
-        );
+        let key = |u| {
+            let p = split(u);
+            route_key(p.path, p.query, p.hash)
+        };
+        assert_eq!(key("https://x/a?b=1#section"), "/a?b=1");
+        assert_eq!(key("https://x/#/products/1"), "/#/products/1");
+        assert_eq!(key("https://x/#!/cart"), "/#!/cart");
+        assert_ne!(key("https://x/app#/a"), key("https://x/app#/b"));
+        assert_eq!(key("https://x/app#top"), key("https://x/app#bottom"));
     }
 
     #[test]
     fn outbound_and_downloads() {
-        assert!(is_outbound("https://other.example/x", "shop.example"));
-        assert!(!is_outbound("https://www.shop.example/x", "shop.example"));
-        assert!(!is_outbound("https://shop.example:443/x", "shop.example"));
-        assert!(!is_outbound("mailto:a@b.c", "shop.example"));
-        assert!(!is_outbound("/local", "shop.example"));
+        let out = |u| {
+            let p = split(u);
+            is_outbound(p.scheme, p.host, "shop.example")
+        };
+        assert!(out("https://other.example/x"));
+        assert!(!out("https://www.shop.example/x"));
+        assert!(!out("https://shop.example:443/x"));
+        assert!(!out("mailto:a@b.c"));
+        assert!(!out("/local"));
         // is_download: the shared cases (tests/cases/patterns.rs, src/pattern.rs).
     }
 }

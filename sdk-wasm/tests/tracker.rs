@@ -42,8 +42,15 @@ impl Platform for Fake {
             *b = rand_byte();
         }
     }
+    /// The page as set by the test; its URL's parts as the browser's `location` gives them.
     fn page(&self) -> PageRead {
-        self.0.borrow().page.clone()
+        let mut p = self.0.borrow().page.clone();
+        let parts = spoor_sdk::url::split(&p.href);
+        p.host = parts.host.into();
+        p.path = parts.path.into();
+        p.query = parts.query.into();
+        p.hash = parts.hash.into();
+        p
     }
     fn get(&self, area: Area, key: &str) -> Option<String> {
         let w = self.0.borrow();
@@ -155,6 +162,7 @@ fn world(href: &str) -> Rc<RefCell<World>> {
             href: href.into(),
             title: "Shop".into(),
             referrer: "https://ref.example/?token=x".into(),
+            ..PageRead::default()
         },
         local: Some(HashMap::new()),
         cookies: Some(HashMap::new()),
@@ -910,6 +918,9 @@ fn clicks_capture_allowed_attributes_and_skip_opted_out() {
         "Buy",
         "https://shop.example/cart",
         "",
+        "https:",
+        "shop.example",
+        "/cart",
     ]
     .join(fs)
         + rs

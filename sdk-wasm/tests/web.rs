@@ -153,17 +153,46 @@ fn click_selectors_from_the_real_dom() {
            </ul>
            <div id="hero"><button data-testid="buy">  Buy
               now </button></div>
-           <nav><div role="button" class="x">Menu</div><div class="plain">Not clickable</div></nav></main>"#,
+           <nav><div role="button" class="x">Menu</div><div class="plain">Not clickable</div></nav>
+           <a id="out" href="https://www.other.example/x?y=1">Out</a>
+           <a id="file" href="files/Report.PDF?v=2">Report</a>
+           <a id="www">Same site</a></main>"#,
     );
+    js_sys::eval(
+        "document.getElementById('www').href = 'https://www.' + location.hostname + ':1/'",
+    )
+    .unwrap();
     let h = host();
     let mut t = tracker(&h, "attrs=product-id");
     t.click_element(&el("#inner")); // bubbles up to the <a>
     t.click_element(&el("[data-testid=buy]"));
     t.click_element(&el("[role=button]"));
     t.click_element(&el(".plain"));
+    // Outbound and download flags from the link's parts as the browser parses them (the
+    // test page is served from localhost).
+    for link in ["#out", "#file", "#www"] {
+        t.click_element(&el(link));
+    }
     t.flush();
     let clicks = of_type(&events(&h), "click");
-    assert_eq!(clicks.len(), 3, "{clicks:?}");
+    assert_eq!(clicks.len(), 6, "{clicks:?}");
+    let flags = |i: usize| {
+        let c = &clicks[i]["click"];
+        (
+            c["outbound"].as_bool().unwrap(),
+            c["download"].as_bool().unwrap(),
+        )
+    };
+    assert_eq!(
+        [flags(0), flags(3), flags(4), flags(5)],
+        [(false, false), (true, false), (false, true), (false, false)]
+    );
+    assert!(
+        clicks[4]["click"]["href"]
+            .as_str()
+            .unwrap()
+            .ends_with("/files/Report.PDF?v=2")
+    );
     let c = &clicks[0]["click"];
     assert_eq!(c["tag"], "a");
     assert_eq!(c["text"], "Two items");
@@ -271,7 +300,7 @@ fn searches_from_url_forms_and_results_attribute() {
         &h,
         &"page".into(),
         &js_sys::Function::new_no_args(
-            "return 'https://shop.example/search?q=red+shoes\\nShop\\n\\n' + document.querySelector('[data-spoor-results]').getAttribute('data-spoor-results')",
+            "return 'https://shop.example/search?q=red+shoes\\nShop\\n\\n' + document.querySelector('[data-spoor-results]').getAttribute('data-spoor-results') + '\\nshop.example\\n/search\\nq=red+shoes\\n'",
         ),
     )
     .unwrap();
