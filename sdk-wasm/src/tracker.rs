@@ -225,6 +225,9 @@ pub struct Tracker<P: Platform> {
     last_search: Option<(String, u64)>,
     /// When the session was last written to storage.
     session_saved_ms: u64,
+    /// The session start as written in events (`started_at`) and the time it is of: formatted
+    /// once per session, not per event (each is a call into JS; measured).
+    started: (u64, String),
     /// A GET search form was submitted; its query should show up in the next URL.
     form_search: Option<(String, u64)>,
     rand: [u8; 64],
@@ -283,6 +286,7 @@ impl<P: Platform> Tracker<P> {
             persisted: false,
             last_search: None,
             session_saved_ms: 0,
+            started: (u64::MAX, String::new()),
             form_search: None,
             rand: [0; 64],
             rand_pos: 64,
@@ -505,7 +509,7 @@ impl<P: Platform> Tracker<P> {
     // ----- events -----
 
     /// The start of an event's JSON, up to and including the page.
-    fn head(&self, kind: EventType, id: &str, name: Option<&str>, at: u64) -> String {
+    fn head(&mut self, kind: EventType, id: &str, name: Option<&str>, at: u64) -> String {
         let mut e = String::with_capacity(1024);
         str_field(&mut e, "{\"event_id\":", id);
         str_field(&mut e, ",\"type\":", kind.as_str());
@@ -521,9 +525,12 @@ impl<P: Platform> Tracker<P> {
         if let Some(s) = &self.session {
             str_field(&mut e, ",\"session\":{\"id\":", &s.id);
             num_field(&mut e, ",\"index\":", s.index.into());
-            e.push_str(",\"started_at\":\"");
-            self.p.push_time(&mut e, s.started_ms);
-            e.push('"');
+            if self.started.0 != s.started_ms {
+                let mut t = String::new();
+                self.p.push_time(&mut t, s.started_ms);
+                self.started = (s.started_ms, t);
+            }
+            str_field(&mut e, ",\"started_at\":", &self.started.1);
             if let Some(p) = &s.previous_id {
                 str_field(&mut e, ",\"previous_id\":", p);
             }
