@@ -8,7 +8,8 @@
 //!
 //! `POST /v1/batch` with a JSON body, compressed or not: `Content-Encoding: gzip` or `deflate`,
 //! or, from browsers (which cannot set that header without a CORS preflight), a gzip body with
-//! the query parameter `compression=gzip` and `Content-Type: text/plain`:
+//! the query parameter `compression=gzip` and no `Content-Type` or `text/plain` (either keeps
+//! the request CORS-simple; the Spoor SDK sends the body as bytes, without one):
 //!
 //! ```json
 //! {
