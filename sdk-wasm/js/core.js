@@ -20,20 +20,21 @@
 // without wasm-bindgen's prefix and hash suffix; sdk-wasm/build checks that every import of the
 // built wasm has a handler here and that wasm-bindgen's glue sets up no table either.
 function spoorWasm(url) {
-  var S = {}, B = new Uint8Array(1024), X, L, H, te = new TextEncoder(), td = new TextDecoder('utf-8', { ignoreBOM: true }), W = WebAssembly, F;
+  var S = {}, B = new Uint8Array(4096), X, L, H, te = new TextEncoder(), td = new TextDecoder('utf-8', { ignoreBOM: true }), W = WebAssembly, F;
 
   var mem = () => new Uint8Array(X.m.buffer),
     bytes = (p, l) => mem().subarray(p >>>= 0, p + l),
     str = (p, l) => td.decode(bytes(p, l));
 
-  // A string (undefined: empty) into wasm memory; its length in L. Encoded into a scratch
-  // buffer kept across calls (`encodeInto`: no new array per string — measured: the
-  // allocation was a tenth of a click's cost), then copied into an allocation of its size.
+  // A string (undefined: empty) into wasm memory; its length in L. Encoded into a 4 KiB
+  // scratch buffer kept across calls (`encodeInto`: no new array per string — measured: the
+  // allocation was a tenth of a click's cost; a longer string gets an array of its own, so
+  // no large buffer stays behind), then copied into an allocation of its size.
   function pass(s) {
     s = s || '';
-    if (B.length < s.length * 3) B = new Uint8Array(s.length * 3);
-    var n = te.encodeInto(s, B).written, p = X.a(L = n, 1) >>> 0;
-    mem().set(B.subarray(0, n), p);
+    var b = s.length * 3 > B.length ? new Uint8Array(s.length * 3) : B,
+      n = te.encodeInto(s, b).written, p = X.a(L = n, 1) >>> 0;
+    mem().set(b.subarray(0, n), p);
     return p;
   }
 
