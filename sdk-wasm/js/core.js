@@ -31,7 +31,8 @@ function spoorWasm(url) {
   // allocation was a tenth of a click's cost; a longer string gets an array of its own, so
   // no large buffer stays behind), then copied into an allocation of its size.
   function pass(s) {
-    s = s || '';
+    // Empty (or undefined): no allocation, the pointer __wbindgen_malloc gives a zero size.
+    if (!s) return L = 0, 1;
     var b = s.length * 3 > B.length ? new Uint8Array(s.length * 3) : B,
       n = te.encodeInto(s, b).written, p = X.a(L = n, 1) >>> 0;
     mem().set(b.subarray(0, n), p);
