@@ -53,8 +53,9 @@ extern "C" {
     #[wasm_bindgen(js_namespace = spoorH)]
     fn timer(ms: f64);
     /// The element the host was last given (`focus`, or a listener of js/core.js).
+    /// `clickable` must be static text: the shipped glue decodes it once per address.
     #[wasm_bindgen(js_namespace = spoorH)]
-    fn describe(clickable: &str, attrs: &str) -> String;
+    fn describe(clickable: &'static str, attrs: &str) -> String;
     /// The form last given: its description (`index` < 0), or the value of its control
     /// `index`.
     #[wasm_bindgen(js_namespace = spoorH)]
@@ -68,8 +69,9 @@ extern "C" {
     #[wasm_bindgen(js_namespace = spoorH)]
     fn iso(ms: f64) -> String;
     /// Whether the case-insensitive `RegExp` `pattern` matches in `text` ([`crate::pattern`]).
+    /// `pattern` must be static text: the shipped glue decodes it once per address.
     #[wasm_bindgen(js_namespace = spoorH)]
-    pub(crate) fn re(pattern: &str, text: &str) -> bool;
+    pub(crate) fn re(pattern: &'static str, text: &str) -> bool;
     /// `decodeURIComponent` with `+` as space; `s` itself when that throws.
     #[wasm_bindgen(js_namespace = spoorH, js_name = decode)]
     pub(crate) fn unescape(s: &str) -> String;
