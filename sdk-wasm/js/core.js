@@ -128,10 +128,10 @@ function spoorHost() {
       } catch (e) {}
     },
     // One record for the clickable element (tag, type, name, id, autocomplete, class, role,
-    // text, href, download, and the link's protocol, host, pathname), one of allowed data-* pairs, one per element up the tree
-    // (tag, id, class, test attribute, its value, nth-of-type, count of type — counted only
-    // up to 2: the selector needs to know "alone or not"). Input values are never read.
-    // See src/click.rs.
+    // text, href, download, and the link's protocol, host, pathname), one of allowed data-*
+    // pairs, one per element up the tree (tag, id, class, test attribute, its value,
+    // nth-of-type, count of type — counted only up to 2: the selector needs to know "alone
+    // or not"). Input values are never read. See src/click.rs.
     describe: (sel, attrs) => {
       var el = h.el, c = el && el.closest && el.closest(sel), o = [], m = [], p, r, i, j, t, k, ta;
       if (!c || c.closest('[data-spoor-no-capture]')) return '';
