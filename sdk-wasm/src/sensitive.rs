@@ -25,6 +25,7 @@ pub fn looks_like_number_secret(text: &str) -> bool {
     pattern::test(NUMBER_SECRET, text)
 }
 
+/// What decides whether an element may be captured.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Field<'a> {
     pub tag: &'a str,
