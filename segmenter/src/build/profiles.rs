@@ -385,29 +385,38 @@ const RFM: &str = "
                                  / count() OVER (PARTITION BY project_id, ot > 0))))";
 
 /// The patch run's RFM pass: recompute every buyer's scores from the current rows and rewrite
-/// the rows whose scores changed (or that this run wrote with placeholder scores). Read without
-/// FINAL: the rows this run superseded are already deleted (synchronously), so each person has
-/// one row, and FINAL cost a merge of the whole table on read (benchmark: 0.6 s → 0.35 s).
+/// the rows whose scores changed (or that this run wrote with placeholder scores). The scores
+/// are ranked on the few columns they need; whole rows are read only for the people whose
+/// scores change (benchmark: ~10 k of ~100 k buyers; the statement's read 0.32–0.42 s →
+/// 0.18–0.20 s, same rows). Read without FINAL: the rows this run superseded are already
+/// deleted (synchronously), so each person has one row, and FINAL cost a merge of the whole
+/// table on read (benchmark: 0.6 s → 0.35 s).
 const RFM_PASS: &str = "
 INSERT INTO {db}.profiles_dynamic (project_id, person_id, as_of, is_identified, first_seen_at,
     last_seen_at, days_since_last_seen, active_days_7d, active_days_30d, sessions_7d, sessions_30d,
     sessions_total, page_views_total, page_views_30d, avg_session_seconds, avg_engaged_seconds,
     top_searches, top_pages, top_sections, orders_total, revenue_total, last_order_at,
     rfm_recency, rfm_frequency, rfm_monetary, engagement_score, lifecycle_stage, version)
-SELECT project_id, person_id, as_of, is_identified, first_seen_at, last_seen_at, days_since_last_seen,
-       active_days_7d, active_days_30d, sessions_7d, sessions_30d, sessions_total, page_views_total,
-       page_views_30d, avg_session_seconds, avg_engaged_seconds, top_searches, top_pages, top_sections,
-       orders_total, revenue_total, last_order_at, r, f, m, engagement_score, lifecycle_stage,
+SELECT p.project_id, p.person_id, p.as_of, p.is_identified, p.first_seen_at, p.last_seen_at,
+       p.days_since_last_seen, p.active_days_7d, p.active_days_30d, p.sessions_7d, p.sessions_30d,
+       p.sessions_total, p.page_views_total, p.page_views_30d, p.avg_session_seconds,
+       p.avg_engaged_seconds, p.top_searches, p.top_pages, p.top_sections, p.orders_total,
+       p.revenue_total, p.last_order_at, c.r, c.f, c.m, p.engagement_score, p.lifecycle_stage,
        {version:UInt64} + 1
-FROM (
-    SELECT *,
-        toUInt8(ceil(5 * count() OVER (PARTITION BY project_id ORDER BY last_order_at ASC) / count() OVER (PARTITION BY project_id))) AS r,
-        toUInt8(ceil(5 * count() OVER (PARTITION BY project_id ORDER BY orders_total ASC) / count() OVER (PARTITION BY project_id))) AS f,
-        toUInt8(ceil(5 * count() OVER (PARTITION BY project_id ORDER BY revenue_total ASC) / count() OVER (PARTITION BY project_id))) AS m
-    FROM {db}.profiles_dynamic
-    WHERE orders_total > 0
-)
-WHERE version = {version:UInt64} OR r != rfm_recency OR f != rfm_frequency OR m != rfm_monetary";
+FROM {db}.profiles_dynamic AS p
+INNER JOIN (
+    SELECT person_key, r, f, m
+    FROM (
+        SELECT person_key, version, rfm_recency, rfm_frequency, rfm_monetary,
+            toUInt8(ceil(5 * count() OVER (PARTITION BY project_id ORDER BY last_order_at ASC) / count() OVER (PARTITION BY project_id))) AS r,
+            toUInt8(ceil(5 * count() OVER (PARTITION BY project_id ORDER BY orders_total ASC) / count() OVER (PARTITION BY project_id))) AS f,
+            toUInt8(ceil(5 * count() OVER (PARTITION BY project_id ORDER BY revenue_total ASC) / count() OVER (PARTITION BY project_id))) AS m
+        FROM {db}.profiles_dynamic
+        WHERE orders_total > 0
+    )
+    WHERE version = {version:UInt64} OR r != rfm_recency OR f != rfm_frequency OR m != rfm_monetary
+) AS c ON c.person_key = p.person_key
+WHERE p.orders_total > 0";
 
 /// How much of `profiles_dynamic` a run recomputes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
