@@ -1098,8 +1098,16 @@ impl<P: Platform> Tracker<P> {
                 self.p.log("batch refused: dropped");
             }
         }
-        if self.attempt > 0 || self.persisted {
+        if self.attempt > 0 {
+            // The collector is failing: the stored copy follows the queue, so that a reload
+            // loses nothing.
             self.save_queue(true);
+        } else if self.persisted {
+            // Healthy: back to the steady state, where the queue is stored only on unload.
+            // (Rewriting it on every answer cost as much as the queue is long: long tasks
+            // on a busy page after a reload.)
+            self.persisted = false;
+            self.p.remove(Area::Local, &self.queue_key);
         }
         self.schedule(now);
     }

@@ -443,6 +443,48 @@ fn healthy_beacons_are_sent_again_only_if_the_next_page_finds_the_collector_down
     }
 }
 
+fn stored_queue(w: &Rc<RefCell<World>>) -> Option<String> {
+    let w = w.borrow();
+    let local = w.local.as_ref()?;
+    local
+        .iter()
+        .find(|(k, _)| k.starts_with("spoor.q."))
+        .map(|(_, v)| v.clone())
+}
+
+/// The answer that settles a reloaded page's held events returns the queue to memory: it is
+/// stored again only on unload or after a failure, so later answers do not rewrite it (they
+/// did, the whole queue on every answer: long tasks on a busy page after a reload).
+#[test]
+fn a_healthy_answer_after_a_reload_takes_the_queue_out_of_storage() {
+    let w = world("https://shop.example/");
+    let mut t = tracker(&w, "flush-ms=60000");
+    t.tick();
+    answer(&mut t, &w, 200, 0);
+    t.track("last_click", None);
+    t.on_hide();
+    assert!(stored_queue(&w).is_some(), "held events are stored");
+    advance(&w, 1_000);
+    let mut t = tracker(&w, "flush-ms=60000\nbatch-size=2");
+    for i in 0..6 {
+        t.track(&format!("e{i}"), None);
+    }
+    assert!(stored_queue(&w).is_some(), "restored, still held");
+    answer(&mut t, &w, 200, 0);
+    assert_eq!(stored_queue(&w), None, "settled: back in memory");
+    for _ in 0..3 {
+        answer(&mut t, &w, 200, 0);
+        assert_eq!(stored_queue(&w), None, "answers do not write the queue");
+    }
+    // A failure stores it again: an outage loses nothing.
+    for i in 0..3 {
+        t.track(&format!("f{i}"), None);
+    }
+    answer(&mut t, &w, 503, 0);
+    let saved = stored_queue(&w).expect("stored after a failure");
+    assert!(saved.lines().skip(1).count() >= 2, "{saved}");
+}
+
 #[test]
 fn get_search_form_is_recorded_from_the_next_pages_url() {
     let get_form = "1\u{1f}/search.html\u{1f}\u{1f}\u{1f}get\u{1e}search\u{1f}q\u{1f}\u{1f}";
