@@ -267,22 +267,30 @@ impl Queue {
         s
     }
 
-    /// Adds the events of a [`Queue::save`] text (duplicates by id are skipped).
+    /// Adds the events of a [`Queue::save`] text; those already in the queue (by id) are
+    /// skipped. Only the events queued before are compared: a saved text holds each of its
+    /// events once, and comparing each line with every event restored before it made a
+    /// restore quadratic (7 000 events: 0.6 s natively, a long task at page load).
     pub fn restore(&mut self, text: &str) {
+        let before = self.items.len();
         for line in pieces(text, b'\n').skip(1) {
             let (line, held) = match line.strip_prefix('~') {
                 Some(l) => (l, true),
                 None => (line, false),
             };
+            let earlier = self.items.get(..before).unwrap_or_default();
             let known = event_id(line)
-                .is_some_and(|id| self.items.iter().any(|i| event_id(&i.json) == Some(id)));
-            if line.starts_with('{') && !known && self.push(line.into()) && held {
-                if let Some(i) = self.items.last_mut() {
-                    i.batch = HELD;
-                }
-                self.recount();
+                .is_some_and(|id| earlier.iter().any(|i| event_id(&i.json) == Some(id)));
+            if line.starts_with('{')
+                && !known
+                && self.push(line.into())
+                && held
+                && let Some(i) = self.items.last_mut()
+            {
+                i.batch = HELD;
             }
         }
+        self.recount();
     }
 }
 
