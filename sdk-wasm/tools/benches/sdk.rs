@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
         "delivered:          {} track + {} click events stored in ClickHouse",
         counts.tracks, counts.clicks
     );
-    println!("long tasks:         {}", Value::Array(long_tasks.clone()));
+    println!("long tasks:         {}", json!(long_tasks));
     let mut over = Vec::new();
     for (name, v) in [("track", per_track), ("click", per_click)] {
         if v >= BUDGET_MS {
