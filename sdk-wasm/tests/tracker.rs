@@ -348,6 +348,16 @@ fn client_errors_are_never_retried_and_413_splits() {
     assert_eq!(v["dropped"], 4);
 }
 
+/// The queue this tab stored in local storage, if any.
+fn stored_queue(w: &Rc<RefCell<World>>) -> Option<String> {
+    let w = w.borrow();
+    let local = w.local.as_ref()?;
+    local
+        .iter()
+        .find(|(k, _)| k.starts_with("spoor.q."))
+        .map(|(_, v)| v.clone())
+}
+
 #[test]
 fn unload_beacons_in_64k_chunks_and_healthy_beacons_are_held() {
     let w = world("https://shop.example/");
@@ -384,13 +394,7 @@ fn unload_beacons_in_64k_chunks_and_healthy_beacons_are_held() {
         .sum();
     assert_eq!(n + in_flight, 11);
     // Healthy: trusted, but kept (marked held) until the next answer confirms them.
-    let (_, saved) = w2
-        .local
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find(|(k, _)| k.starts_with("spoor.q."))
-        .expect("held events are stored");
+    let saved = stored_queue(&w).expect("held events are stored");
     assert_eq!(saved.lines().skip(1).count(), 11);
     assert!(saved.lines().skip(1).all(|l| l.starts_with("~{")));
 }
@@ -436,20 +440,9 @@ fn healthy_beacons_are_sent_again_only_if_the_next_page_finds_the_collector_down
             assert_eq!(sent.contains(id), resent, "status {status}");
         }
         if !resent {
-            let wb = w.borrow();
-            let local = wb.local.as_ref().unwrap();
-            assert!(!local.keys().any(|k| k.starts_with("spoor.q.")));
+            assert_eq!(stored_queue(&w), None);
         }
     }
-}
-
-fn stored_queue(w: &Rc<RefCell<World>>) -> Option<String> {
-    let w = w.borrow();
-    let local = w.local.as_ref()?;
-    local
-        .iter()
-        .find(|(k, _)| k.starts_with("spoor.q."))
-        .map(|(_, v)| v.clone())
 }
 
 /// The answer that settles a reloaded page's held events returns the queue to memory: it is
