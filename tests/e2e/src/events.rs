@@ -54,7 +54,9 @@ impl StoredEvent {
 }
 
 impl Stack {
-    /// Every event stored so far, each `event_id` once, in the order the browser saw them.
+    /// Every event stored so far, each `event_id` once, in the order of the browser's clock.
+    /// Events of one millisecond (a click and the page view it causes, say) are ordered by
+    /// arrival, then by type: no stored field records their order within the millisecond.
     pub async fn events(&self) -> anyhow::Result<Vec<StoredEvent>> {
         Ok(self
             .clickhouse
@@ -66,7 +68,7 @@ impl Stack {
                         click_download, search_query, search_results_count, search_source,
                         engaged_ms, max_scroll_pct, properties, traits
                  FROM events FINAL
-                 ORDER BY client_timestamp, received_at",
+                 ORDER BY client_timestamp, received_at, type",
             )
             .fetch_all()
             .await?)
