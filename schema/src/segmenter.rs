@@ -704,7 +704,11 @@ pub const SEGMENT_MEMBERS: Table = Table {
             "DateTime64(3, 'UTC')",
             "When the person last entered the segment"
         ),
-        col!(run_id, "UInt64", "Run that last computed the membership"),
+        col!(
+            run_id,
+            "UInt64",
+            "Run that added the person (members who stay keep their row)"
+        ),
         PERSON_KEY,
     ],
     engine: Engine::MergeTree,

@@ -240,6 +240,21 @@ async fn enter_and_exit_history_across_two_runs_and_static_segments_stay_frozen(
     .await;
     assert_eq!(runs, ["2"]);
 
+    // A full rebuild re-evaluates everyone (as a day's first run does): u2 stays, and keeps
+    // the row (the run that added it, the time it entered) — only changes are written.
+    let row = "SELECT person_id, run_id, entered_at FROM {db}.segment_members WHERE segment_id = 'buyers_7d'";
+    let before = rows(&db, row).await;
+    run_full(&db, "2026-11-17T12:00:00Z").await;
+    assert_eq!(rows(&db, row).await, before);
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT count() FROM {db}.segment_changes WHERE segment_id = 'buyers_7d'"
+        )
+        .await,
+        ["3"]
+    );
+
     // A static segment from an id list, replaced later: the replacement's exits are recorded.
     let listed = Definition::parse(
         "id = \"vip\"\nkind = \"static\"\nproject = \"p1\"\n",

@@ -267,17 +267,8 @@ pub async fn refresh_dynamic(
         });
         match compiled {
             Ok(compiled) => {
-                match candidates {
-                    None => {
-                        let source = Source::Rule(&compiled);
-                        evaluate(db, &segment.segment_id, source, run_id, as_of_ms, now_ms).await?;
-                    }
-                    Some(_) => {
-                        let id = &segment.segment_id;
-                        let at = (run_id, as_of_ms, now_ms);
-                        evaluate_some(db, id, &compiled, at).await?;
-                    }
-                }
+                let at = (run_id, as_of_ms, now_ms);
+                evaluate_some(db, &segment.segment_id, &compiled, candidates.is_some(), at).await?;
                 done += 1;
             }
             Err(error) => {
@@ -379,8 +370,9 @@ const MATCH_SOME: &str = "
 INSERT INTO {db}.segment_scratch (run_id, kind, segment_id, project_id, person_id)
 SELECT {run:UInt64}, 'match', {seg:String}, n.project_id, n.person_id FROM ({source}) AS n";
 
-/// Entered: matched, not a member yet. Exited: a member, a candidate, no longer matched. People
-/// are compared by `person_key` (`{key}`: its expression on the candidate and match rows).
+/// Entered: matched, not a member yet. Exited: a member, a candidate (`{candidate}`: true when
+/// everyone is), no longer matched. People are compared by `person_key` (`{key}`: its
+/// expression on the candidate and match rows).
 const CHANGES_SOME: &str = "
 INSERT INTO {db}.segment_changes (segment_id, project_id, person_id, change, at, run_id)
 SELECT {seg:String}, project_id, person_id, 'entered', fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
@@ -390,7 +382,7 @@ UNION ALL
 SELECT DISTINCT segment_id, project_id, person_id, 'exited', fromUnixTimestamp64Milli({now:Int64}, 'UTC'), {run:UInt64}
 FROM {db}.segment_members
 WHERE segment_id = {seg:String}
-  AND person_key IN (SELECT {key} FROM ({candidates}))
+  AND {candidate}
   AND person_key NOT IN (SELECT {key} FROM ({matches}))";
 
 /// This run's changes of one kind for the segment.
@@ -398,17 +390,21 @@ const CHANGED: &str = "SELECT project_id, person_id FROM {db}.segment_changes
     WHERE segment_id = {seg:String} AND at = fromUnixTimestamp64Milli({now:Int64}, 'UTC')
       AND run_id = {run:UInt64} AND change = {change:String}";
 
-/// Re-evaluates a segment for the run's candidates only (the rule runs once, into
-/// `segment_scratch`); `at` is (run id, as-of ms, now ms).
+/// Re-evaluates a dynamic segment for the run's candidates (`scoped`; else for everyone): the
+/// rule runs once, into `segment_scratch`, and only the changes are written — the exits
+/// deleted, the entries inserted —, so members who stay keep their rows (rewriting every
+/// member on each day's first run left as many deleted rows behind, which every later read
+/// of the segment scanned until a merge). `at` is (run id, as-of ms, now ms).
 async fn evaluate_some(
     db: &Db,
     segment_id: &str,
     compiled: &super::Compiled,
+    scoped: bool,
     (run_id, as_of_ms, now_ms): (u64, i64, i64),
 ) -> Result<(), Error> {
     let candidates = db.sql(CANDIDATES, &[]);
     let matches = db.sql(MATCHES, &[]);
-    let source = db.sql(&compiled.scoped(Some(&candidates)), &[]);
+    let source = db.sql(&compiled.scoped(scoped.then_some(&*candidates)), &[]);
     let bind = |q: clickhouse::query::Query| {
         compiled.bind(
             q.param("seg", segment_id)
@@ -422,11 +418,16 @@ async fn evaluate_some(
     db.execute("segment matches", bind(db.query(&matched)))
         .await?;
     let key = spoor_schema::segmenter::person_key_of("project_id", "person_id");
+    let candidate = if scoped {
+        format!("person_key IN (SELECT {key} FROM ({candidates}))")
+    } else {
+        "1".to_owned()
+    };
     let changes = db.sql(
         CHANGES_SOME,
         &[
             ("matches", &matches),
-            ("candidates", &candidates),
+            ("candidate", &candidate),
             ("key", &key),
         ],
     );
