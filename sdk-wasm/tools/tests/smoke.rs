@@ -135,9 +135,15 @@ async fn a_scripted_visit_is_stored_as_captured() -> anyhow::Result<()> {
     let wire = b.eval("return localStorage.wire").await?;
     b.client.goto("about:blank").await?;
 
-    let evs = wait_rows(&stack, "three page leaves", |r| {
-        r.iter().filter(|e| e.kind == "page_leave").count() >= 3
-            && r.iter().any(|e| e.name == "big")
+    // Everything the visit sent, whichever request and insert each event came in.
+    let evs = wait_rows(&stack, "the whole visit", |r| {
+        let count = |f: &dyn Fn(&&Row) -> bool| r.iter().filter(f).count();
+        count(&|e| e.kind == "page_leave") >= 3
+            && count(&|e| e.kind == "page_view") >= 3
+            && count(&|e| e.kind == "search") >= 1
+            && count(&|e| e.name == "queued_before_load") >= 2
+            && count(&|e| e.name == "big") >= 1
+            && count(&|e| e.click_selector == "a#next") >= 1
     })
     .await?;
     let of = |t: &str| evs.iter().filter(|e| e.kind == t).collect::<Vec<_>>();
