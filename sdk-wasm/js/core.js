@@ -271,7 +271,8 @@ function spoorCore() {
     on(d, 'submit', element(15));
     on(d, 'visibilitychange', () => d.visibilityState == 'hidden' ? hide() : call(2));
     on(w, 'pagehide', hide);
-    on(w, 'pageshow', (e) => e.persisted && call(2));
+    // Back from the back/forward cache: a new view of the page (see Tracker::on_restore).
+    on(w, 'pageshow', (e) => e.persisted && call(2, 1));
     on(w, 'online', sig(4));
     on(w, 'scroll', throttled(scroll, 250), { passive: true, capture: true });
     on(w, 'mousemove keydown pointerdown touchstart wheel', throttled(sig(3), 1000), { passive: true, capture: true });

@@ -232,7 +232,7 @@ pub fn start(config: &str) -> bool {
 /// Every other call from the JS side, in one export (each export costs an ABI shim on
 /// both sides; measured). `kind`:
 /// * 0–10, without a payload (`n`: the argument): 0 timer, 1 hidden/pagehide, 2 visible
-///   again, 3 interaction, 4 online, 5 history/hash navigation, 6 `flush()`, 7
+///   again (`n` = 1: restored from the back/forward cache), 3 interaction, 4 online, 5 history/hash navigation, 6 `flush()`, 7
 ///   `reset()`, 8 `page()`, 9 scroll depth `n` %, 10 `setConsent(n != 0)`;
 /// * 11 `track(a, b = properties JSON)`, 12 `identify(a, b = traits JSON)`, 13
 ///   `search(a, b = results count)` — `b` empty: none (`&str` rather than
@@ -253,6 +253,7 @@ pub fn call(kind: u32, n: u32, m: u32, x: f64, a: &str, b: &str) {
     match kind {
         0 => t.tick(),
         1 => t.on_hide(),
+        2 if n != 0 => t.on_restore(),
         2 => t.on_show(),
         3 => t.on_activity(),
         4 => t.on_online(),

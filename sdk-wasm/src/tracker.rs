@@ -880,6 +880,14 @@ impl<P: Platform> Tracker<P> {
         self.left = false;
     }
 
+    /// The page came back from the back/forward cache (`pageshow` with `persisted`): the
+    /// visitor navigated back (or forward) to it, so it is a new view of the page, with its
+    /// own leave. The old view's leave went out when the page was hidden.
+    pub fn on_restore(&mut self) {
+        self.visible = true;
+        self.page_view(None);
+    }
+
     pub fn on_scroll(&mut self, pct: u32) {
         self.engage.scroll(pct);
         self.on_activity();

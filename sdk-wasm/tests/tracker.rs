@@ -734,6 +734,48 @@ fn spa_routes_and_page_leave() {
 }
 
 #[test]
+fn a_page_back_from_the_back_forward_cache_is_a_new_view() {
+    let w = world("https://shop.example/list");
+    let mut t = tracker(&w, "");
+    advance(&w, 4_000);
+    t.on_activity();
+    // The visitor follows a link (pagehide, page kept in the cache) and comes back.
+    t.on_hide();
+    advance(&w, 60_000);
+    t.on_restore();
+    advance(&w, 2_000);
+    t.on_activity();
+    // A tab switch and back is no new view: the same leave, engaged time added up.
+    t.on_hide();
+    t.on_show();
+    advance(&w, 1_000);
+    t.on_activity();
+    t.on_hide();
+    let evs = events(&w);
+    assert_eq!(
+        types(&evs),
+        [
+            "session_start",
+            "page_view",
+            "page_leave",
+            "page_view",
+            "page_leave",
+            "page_leave"
+        ]
+    );
+    let (first, back) = (&evs[1], &evs[3]);
+    assert_ne!(first["event_id"], back["event_id"]);
+    assert_eq!(back["page"]["path"], "/list");
+    assert_eq!(back["session"]["id"], first["session"]["id"]);
+    assert_eq!(evs[2]["leave"]["engaged_ms"], 4_000);
+    // The restored view's leave: its own id, its own engaged time (not the first view's).
+    assert_ne!(evs[4]["event_id"], evs[2]["event_id"]);
+    assert_eq!(evs[4]["leave"]["engaged_ms"], 2_000);
+    assert_eq!(evs[5]["event_id"], evs[4]["event_id"]);
+    assert_eq!(evs[5]["leave"]["engaged_ms"], 3_000);
+}
+
+#[test]
 fn a_waiting_page_leave_is_replaced_by_its_newer_version() {
     let w = world("https://shop.example/");
     // The collector is down: the leave stays queued (and saved) between hides.

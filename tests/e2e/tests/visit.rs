@@ -196,3 +196,56 @@ async fn outbound_links_and_downloads_are_flagged() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn back_to_a_page_in_the_back_forward_cache_is_a_new_view() -> anyhow::Result<()> {
+    let stack = Stack::start("back").await?;
+    let browser = Browser::start().await?;
+    browser.client.goto(&format!("{}/", stack.site)).await?;
+    browser.wait_for_page("/").await?;
+    browser.click("#product-boots").await?;
+    browser.wait_for_page("/product.html?id=boots").await?;
+    browser.client.back().await?;
+    browser.wait_for_page("/").await?;
+    let restored = browser
+        .eval("return performance.getEntriesByType('navigation')[0].type")
+        .await?;
+    // The restored page's view and the product page's leave come within milliseconds of
+    // each other, in either order: Chromium shows the cached page before it hides the one
+    // being left. So the last two are compared as a set.
+    let expected = [
+        "page_view /",
+        "session_start /",
+        "click / a#product-boots",
+        "page_leave /",
+        "page_view /product.html",
+        "page_leave /product.html",
+        "page_view /",
+    ];
+    let settled = |events: &[StoredEvent]| -> Vec<String> {
+        let mut s: Vec<String> = events.iter().map(StoredEvent::summary).collect();
+        if s.len() == expected.len() {
+            s[5..].sort();
+        }
+        s
+    };
+    let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+    want[5..].sort();
+    let events = stack
+        .events_when(Duration::from_secs(20), |e| settled(e) == want)
+        .await?;
+    browser.close().await?;
+    // Restored from the cache, not loaded again (a reload would be a new view anyway).
+    assert_eq!(
+        restored, "navigate",
+        "the page was loaded again, not restored"
+    );
+    assert_eq!(settled(&events), want, "{events:#?}");
+    assert!(events.iter().all(|e| e.session_id == events[0].session_id));
+    let views: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "page_view" && e.path == "/")
+        .collect();
+    assert_ne!(views[0].event_id, views[1].event_id);
+    Ok(())
+}
