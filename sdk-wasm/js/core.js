@@ -295,24 +295,28 @@ function spoorCore() {
   api.reset = sig(7);
   api.page = sig(8);
 
+  // A prerendered page (speculation rules) is not seen until the visitor goes to it: the
+  // wasm loads meanwhile, and starting — the page view, reading the page and storage — waits
+  // for the activation (`prerenderingchange`), or for ever if the prerender is dropped.
   return function boot(lines, wasmUrl, queue) {
     host.dbg = /(^|\n)debug=(1|true)?\n/.test(lines + '\n');
-    lines += '\ncompress=' + !!w.CompressionStream +
-      '\nlang=' + (n.language || '') +
-      '\ntz=' + (w.Intl ? Intl.DateTimeFormat().resolvedOptions().timeZone || '' : '') +
-      '\nscreen=' + screen.width + 'x' + screen.height +
-      '\nviewport=' + w.innerWidth + 'x' + w.innerHeight +
-      '\ndnt=' + (n.doNotTrack == '1' || w.doNotTrack == '1') +
-      '\ngpc=' + (n.globalPrivacyControl === true) +
-      '\nvisible=' + (d.visibilityState != 'hidden');
-    return spoorWasm(wasmUrl).then((start) => {
+    return spoorWasm(wasmUrl).then((start) => new Promise((ok) => d.prerendering ?
+      on(d, 'prerenderingchange', ok) : ok()).then(() => {
+      lines += '\ncompress=' + !!w.CompressionStream +
+        '\nlang=' + (n.language || '') +
+        '\ntz=' + (w.Intl ? Intl.DateTimeFormat().resolvedOptions().timeZone || '' : '') +
+        '\nscreen=' + screen.width + 'x' + screen.height +
+        '\nviewport=' + w.innerWidth + 'x' + w.innerHeight +
+        '\ndnt=' + (n.doNotTrack == '1' || w.doNotTrack == '1') +
+        '\ngpc=' + (n.globalPrivacyControl === true) +
+        '\nvisible=' + (d.visibilityState != 'hidden');
       if (host.sdk = start(lines, host)) {
         wire();
         scroll();
         queue.splice(0).forEach((a) => api[a[0]] && api[a[0]].apply(null, [].slice.call(a, 1)));
       }
       return api;
-    });
+    }));
   };
 }
 

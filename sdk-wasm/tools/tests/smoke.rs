@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use spoor_e2e::{Browser, Stack, eventually};
 
-/// A page of the test site; `{collector}`, `{flush}` and `{title}` are filled in.
+/// A page of the test site; `{collector}`, `{flush}`, `{title}` and `{extra}` (more markup)
+/// are filled in.
 const PAGE: &str = r#"<!doctype html><html><head><title>{title}</title></head><body>
 <script>
   // Record what goes on the wire (read back by the test from localStorage).
@@ -30,21 +31,36 @@ const PAGE: &str = r#"<!doctype html><html><head><title>{title}</title></head><b
 <button id="spa" onclick="history.pushState({}, '', '/app/cart')">Cart</button>
 <input id="pw" type="password" value="hunter2">
 <div style="height:3000px"></div>
+{extra}
 </body></html>"#;
+
+/// The SDK's tag again, as a site with the tag in its template and in a tag manager has it.
+const TAG_AGAIN: &str = r#"<script async src="{collector}/sdk/spoor.js" data-key="pk_dev" data-host="{collector}"
+  data-flush-ms="300"></script>"#;
+
+/// Prerenders `/later.html` as soon as the page is loaded (speculation rules), with a link to it.
+const PRERENDER: &str = r#"<script type="speculationrules">
+{"prerender": [{"source": "list", "urls": ["/later.html"], "eagerness": "immediate"}]}
+</script>
+<a id="later" href="/later.html">Later</a>"#;
 
 /// Serves the two pages of the test site; returns its base URL.
 async fn site(collector: &str) -> anyhow::Result<String> {
-    let page = |title: &str, flush: &str| {
+    let page = |title: &str, flush: &str, extra: &str| {
         axum::response::Html(
-            PAGE.replace("{collector}", collector)
+            PAGE.replace("{extra}", extra)
+                .replace("{collector}", collector)
                 .replace("{flush}", flush)
                 .replace("{title}", title),
         )
     };
-    let (one, two) = (page("One", "300"), page("Two", "60000"));
+    let get = |page: axum::response::Html<String>| axum::routing::get(move || async move { page });
     let app = axum::Router::new()
-        .route("/one.html", axum::routing::get(move || async move { one }))
-        .route("/two.html", axum::routing::get(move || async move { two }));
+        .route("/one.html", get(page("One", "300", "")))
+        .route("/two.html", get(page("Two", "60000", "")))
+        .route("/twice.html", get(page("Twice", "300", TAG_AGAIN)))
+        .route("/pre.html", get(page("Pre", "300", PRERENDER)))
+        .route("/later.html", get(page("Later", "300", "")));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -64,13 +80,15 @@ struct Row {
     referrer: String,
     click_selector: String,
     search_query: String,
+    client_ms: i64,
     results: String,
     engaged: String,
     props: String,
 }
 
 const SELECT: &str = "SELECT toString(event_id) AS event_id, type, name, session_id, anonymous_id, \
-    url, path, referrer, click_selector, search_query, ifNull(toString(search_results_count), '') AS results, \
+    url, path, referrer, click_selector, search_query, \
+    toUnixTimestamp64Milli(client_timestamp) AS client_ms, ifNull(toString(search_results_count), '') AS results, \
     toString(engaged_ms) AS engaged, toString(properties) AS props FROM events FINAL";
 
 async fn rows(stack: &Stack) -> anyhow::Result<Vec<Row>> {
@@ -247,4 +265,87 @@ async fn nothing_is_lost_while_the_collector_is_down() -> anyhow::Result<()> {
     .await?;
     assert_eq!(evs.iter().filter(|e| e.name == "during_outage").count(), 1);
     b.close().await
+}
+
+#[tokio::test]
+async fn the_tag_included_twice_is_one_sdk() -> anyhow::Result<()> {
+    let stack = Stack::start("sdk_twice").await?;
+    let site = site(&stack.collector).await?;
+    let b = Browser::start().await?;
+    b.client.goto(&format!("{site}/twice.html")).await?;
+    b.wait_for(
+        "return !!(window.spoor && spoor.ready)",
+        Duration::from_secs(15),
+    )
+    .await?;
+    b.eval("document.getElementById('spa').click();").await?;
+    wait_rows(&stack, "the SPA view", |r| {
+        r.iter().any(|e| e.path == "/app/cart")
+    })
+    .await?;
+    // A second SDK would send its copies within its 300 ms flush: give it time to.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let evs = rows(&stack).await?;
+    b.close().await?;
+    let count = |f: &dyn Fn(&&Row) -> bool| evs.iter().filter(f).count();
+    assert_eq!(count(&|e| e.kind == "page_view"), 2, "{evs:#?}");
+    assert_eq!(count(&|e| e.kind == "click"), 1, "{evs:#?}");
+    assert_eq!(count(&|e| e.name == "queued_before_load"), 1, "{evs:#?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_prerendered_page_is_counted_when_the_visitor_goes_to_it() -> anyhow::Result<()> {
+    let stack = Stack::start("sdk_prerender").await?;
+    let site = site(&stack.collector).await?;
+    let b = Browser::start().await?;
+    b.client.goto(&format!("{site}/pre.html")).await?;
+    wait_rows(&stack, "the first page view", |r| {
+        r.iter().any(|e| e.kind == "page_view")
+    })
+    .await?;
+    // The browser prerenders /later.html meanwhile; its SDK would send within 300 ms.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let early = rows(&stack).await?;
+    assert!(
+        !early.iter().any(|e| e.path == "/later.html"),
+        "a prerendered page was counted before anyone saw it: {early:#?}"
+    );
+    let clicked_at = b
+        .eval("return Date.now()")
+        .await?
+        .as_i64()
+        .unwrap_or(i64::MAX);
+    b.eval("document.getElementById('later').click();").await?;
+    b.wait_for(
+        "return document.title == 'Later' && !!(window.spoor && spoor.ready)",
+        Duration::from_secs(15),
+    )
+    .await?;
+    let activated = b
+        .eval("return performance.getEntriesByType('navigation')[0].activationStart > 0")
+        .await?;
+    let evs = wait_rows(&stack, "the view of the prerendered page", |r| {
+        r.iter()
+            .any(|e| e.kind == "page_view" && e.path == "/later.html")
+    })
+    .await?;
+    b.close().await?;
+    assert_eq!(
+        activated, true,
+        "the page was not prerendered: the test shows nothing"
+    );
+    let views: Vec<_> = evs
+        .iter()
+        .filter(|e| e.kind == "page_view" && e.path == "/later.html")
+        .collect();
+    assert_eq!(views.len(), 1, "{evs:#?}");
+    assert!(
+        views[0].client_ms >= clicked_at,
+        "viewed before the click: {views:#?}"
+    );
+    assert_eq!(views[0].referrer, format!("{site}/pre.html"));
+    let sessions: std::collections::HashSet<_> = evs.iter().map(|e| &e.session_id).collect();
+    assert_eq!(sessions.len(), 1, "{evs:#?}");
+    Ok(())
 }
