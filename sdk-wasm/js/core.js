@@ -90,6 +90,10 @@ function spoorHost() {
 
   var clean = (s) => s == null ? '' : String(s).replace(/[\x1d-\x1f\n]/g, ' '),
     attr = (e, a) => clean(e.getAttribute(a)),
+    // Inside `data-spoor-no-capture`, looked for up through the shadow roots' hosts too.
+    off = (x) => {
+      for (; x; x = x.getRootNode().host) if (x.closest('[data-spoor-no-capture]')) return 1;
+    },
     cookie = (k) => {
       var m = d.cookie.match('(?:^|; )' + k.replace(/\./g, '\\.') + '=([^;]*)');
       return m ? decodeURIComponent(m[1]) : null;
@@ -134,7 +138,7 @@ function spoorHost() {
     // or not"). Input values are never read. See src/click.rs.
     describe: (sel, attrs) => {
       var el = h.el, c = el && el.closest && el.closest(sel), o = [], m = [], p, r, i, j, t, k, ta;
-      if (!c || c.closest('[data-spoor-no-capture]')) return '';
+      if (!c || off(c)) return '';
       t = c.localName;
       p = typeof c.href == 'string' ? c : {};
       o.push([t, clean(c.type), attr(c, 'name'), clean(c.id), attr(c, 'autocomplete'), attr(c, 'class'),
@@ -159,7 +163,7 @@ function spoorHost() {
     form: (i) => {
       var f = h.el;
       if (i >= 0) return (f = f.elements[i]) && f.value != null ? String(f.value) : '';
-      if (!f || !f.elements || f.closest('[data-spoor-no-capture]')) return '';
+      if (!f || !f.elements || off(f)) return '';
       var o = [[f.closest('[role=search]') ? 1 : '', attr(f, 'action'), clean(f.id), attr(f, 'class'),
         attr(f, 'method')].join(FS)];
       [].forEach.call(f.elements, (e) => o.push([clean(e.type), attr(e, 'name'), clean(e.id), attr(e, 'role')].join(FS)));
@@ -242,9 +246,10 @@ function spoorCore() {
     sig = (k) => () => call(k),
     // track/identify/search (kinds 11–13): the text, then properties, traits or count.
     text = (k, f) => (a, b) => call(k, 0, 0, 0, String(a), f(b)),
-    // Click and submit (kinds 14, 15): the host keeps the element.
+    // Click and submit (kinds 14, 15): the host keeps the element — for a click inside a web
+    // component's (open) shadow root the element clicked, not the component.
     element = (k) => (e) => {
-      host.el = e.target;
+      host.el = e.composedPath()[0];
       call(k);
     },
     scroll = () => {

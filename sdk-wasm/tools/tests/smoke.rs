@@ -38,6 +38,20 @@ const PAGE: &str = r#"<!doctype html><html><head><title>{title}</title></head><b
 const TAG_AGAIN: &str = r#"<script async src="{collector}/sdk/spoor.js" data-key="pk_dev" data-host="{collector}"
   data-flush-ms="300"></script>"#;
 
+/// A web component whose button lives in an open shadow root, once plainly and once inside
+/// `data-spoor-no-capture`.
+const SHADOW: &str = r#"<shop-card id="card"></shop-card>
+<div data-spoor-no-capture><shop-card id="private-card"></shop-card></div>
+<script>
+  customElements.define('shop-card', class extends HTMLElement {
+    constructor() {
+      super();
+      this.attachShadow({ mode: 'open' }).innerHTML =
+        '<div class="body"><button class="buy">Add to cart</button></div>';
+    }
+  });
+</script>"#;
+
 /// Prerenders `/later.html` as soon as the page is loaded (speculation rules), with a link to it.
 const PRERENDER: &str = r#"<script type="speculationrules">
 {"prerender": [{"source": "list", "urls": ["/later.html"], "eagerness": "immediate"}]}
@@ -60,7 +74,8 @@ async fn site(collector: &str) -> anyhow::Result<String> {
         .route("/two.html", get(page("Two", "60000", "")))
         .route("/twice.html", get(page("Twice", "300", TAG_AGAIN)))
         .route("/pre.html", get(page("Pre", "300", PRERENDER)))
-        .route("/later.html", get(page("Later", "300", "")));
+        .route("/later.html", get(page("Later", "300", "")))
+        .route("/shadow.html", get(page("Shadow", "300", SHADOW)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -347,5 +362,39 @@ async fn a_prerendered_page_is_counted_when_the_visitor_goes_to_it() -> anyhow::
     assert_eq!(views[0].referrer, format!("{site}/pre.html"));
     let sessions: std::collections::HashSet<_> = evs.iter().map(|e| &e.session_id).collect();
     assert_eq!(sessions.len(), 1, "{evs:#?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn clicks_inside_a_web_components_shadow_root_are_captured() -> anyhow::Result<()> {
+    let stack = Stack::start("sdk_shadow").await?;
+    let site = site(&stack.collector).await?;
+    let b = Browser::start().await?;
+    b.client.goto(&format!("{site}/shadow.html")).await?;
+    b.wait_for(
+        "return !!(window.spoor && spoor.ready)",
+        Duration::from_secs(15),
+    )
+    .await?;
+    b.eval(
+        "for (const id of ['card', 'private-card'])
+           document.getElementById(id).shadowRoot.querySelector('button').click();
+         document.getElementById('spa').click();",
+    )
+    .await?;
+    let evs = wait_rows(&stack, "the SPA view", |r| {
+        r.iter().any(|e| e.path == "/app/cart")
+    })
+    .await?;
+    b.close().await?;
+    let mut clicks: Vec<&str> = evs
+        .iter()
+        .filter(|e| e.kind == "click")
+        .map(|e| e.click_selector.as_str())
+        .collect();
+    clicks.sort();
+    // The page's own button and the component's (its selector is within the shadow root),
+    // not the component's inside data-spoor-no-capture.
+    assert_eq!(clicks, ["button#spa", "div.body > button.buy"], "{evs:#?}");
     Ok(())
 }
