@@ -32,9 +32,25 @@ TOML file (unknown fields are errors; example: collector/spoor.example.toml):
                trusted_proxy_hops (0: use the socket peer, not X-Forwarded-For);
                scrub_query_params (token, password, email, …); max_future_secs (3600) and
                max_past_secs (31 days): corrected timestamps outside are clamped + flagged;
-               pixel_salt: secret for the cookie-less daily id of pixel hits
+               pixel_salt: secret for the cookie-less daily id of pixel hits;
+               contact_traits = hash|drop|keep: e-mail and phone numbers in identify traits
+               stored as email_sha256 / phone_sha256 (default), left out, or kept as sent
   [[keys]]     key; project; kind = public|secret; origins (public keys; \"*\" = any);
                events_per_second + burst: per-key token bucket (unset = unlimited)";
+
+/// What happens to contact details (e-mail addresses, phone numbers) in `identify` traits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactTraits {
+    /// Stored as `email_sha256` / `phone_sha256` (SHA-256 of the normalised value), never
+    /// as sent: still a key to join on, no longer an address.
+    #[default]
+    Hash,
+    /// Left out.
+    Drop,
+    /// Stored as sent.
+    Keep,
+}
 
 /// What the command line and the environment can set. Everything else lives in the TOML file.
 #[derive(Debug, Clone, Default, Parser)]
@@ -186,6 +202,8 @@ pub struct EnrichFile {
     /// Secret mixed into the daily anonymous id of pixel hits (no cookie). Set the same value
     /// on every collector behind a load balancer.
     pub pixel_salt: Option<String>,
+    /// E-mail addresses and phone numbers in `identify` traits: hash (default), drop, keep.
+    pub contact_traits: Option<ContactTraits>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -270,6 +288,7 @@ pub struct EnrichConfig {
     pub max_future: Duration,
     pub max_past: Duration,
     pub pixel_salt: String,
+    pub contact_traits: ContactTraits,
 }
 
 impl Default for EnrichConfig {
@@ -286,6 +305,7 @@ impl Default for EnrichConfig {
             max_future: Duration::from_secs(3600),
             max_past: Duration::from_secs(31 * 24 * 3600),
             pixel_salt: String::new(),
+            contact_traits: ContactTraits::Hash,
         }
     }
 }
@@ -432,6 +452,7 @@ impl Config {
                 .map(Duration::from_secs)
                 .unwrap_or(d.max_past),
             pixel_salt: e.pixel_salt.unwrap_or_default(),
+            contact_traits: e.contact_traits.unwrap_or(d.contact_traits),
         };
         if enrich.ipv4_prefix > 32 || enrich.ipv6_prefix > 128 {
             return Err("enrich.ipv4_prefix must be ≤ 32 and ipv6_prefix ≤ 128".into());

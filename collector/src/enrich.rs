@@ -9,7 +9,7 @@ use spoor_schema::EventRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::config::{EnrichConfig, IpMode};
+use crate::config::{ContactTraits, EnrichConfig, IpMode};
 
 /// Where the batch came from, worked out once per request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -499,6 +499,60 @@ pub fn datetime(ms: UnixMillis) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// The trait a key names, if it is a contact detail: `email`, `e-mail`, `emailAddress`,
+/// `phone_number`, `mobile`, `tel`… (case, `_` and `-` ignored).
+fn contact_kind(key: &str) -> Option<&'static str> {
+    let k: String = key
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    match k.as_str() {
+        "email" | "emailaddress" | "mail" => Some("email_sha256"),
+        "phone" | "phonenumber" | "mobile" | "mobilephone" | "mobilenumber" | "tel"
+        | "telephone" => Some("phone_sha256"),
+        _ => None,
+    }
+}
+
+/// E-mail addresses and phone numbers among the top-level keys of `identify` traits, as
+/// [`ContactTraits`] says: by default replaced by `email_sha256` / `phone_sha256` — the same
+/// hashes as [`spoor_protocol::conventions::hash_email`] and [`spoor_protocol::conventions::hash_phone`] give a backend —,
+/// so that no address or number reaches ClickHouse from a page that sent one. A value that is
+/// not text or a number (or is blank) is left out.
+pub fn protect_contacts(traits: &mut serde_json::Value, mode: ContactTraits) {
+    let serde_json::Value::Object(map) = traits else {
+        return;
+    };
+    if mode == ContactTraits::Keep {
+        return;
+    }
+    let found: Vec<(String, &'static str)> = map
+        .keys()
+        .filter_map(|k| contact_kind(k).map(|hashed| (k.clone(), hashed)))
+        .collect();
+    for (key, hashed) in found {
+        let value = map.remove(&key);
+        if mode != ContactTraits::Hash {
+            continue;
+        }
+        let text = match value {
+            Some(serde_json::Value::String(s)) => s,
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => continue,
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let hash = if hashed == "email_sha256" {
+            spoor_protocol::conventions::hash_email(&text)
+        } else {
+            spoor_protocol::conventions::hash_phone(&text)
+        };
+        map.insert(hashed.to_owned(), serde_json::Value::String(hash));
+    }
+}
+
 fn u16_sat(v: u32) -> u16 {
     u16::try_from(v).unwrap_or(u16::MAX)
 }
@@ -579,7 +633,8 @@ pub fn event_row(
     if let Some(properties) = event.properties {
         row.properties = properties.to_string();
     }
-    if let Some(traits) = event.traits {
+    if let Some(mut traits) = event.traits {
+        protect_contacts(&mut traits, config.contact_traits);
         row.traits = traits.to_string();
     }
     if let Some(context) = event.context {
@@ -881,6 +936,53 @@ mod tests {
         );
         assert_eq!(utm_parameters("https://x.example/"), Utm::default());
         assert_eq!(utm_parameters("/relative?utm_source=a").source, "a");
+    }
+
+    #[test]
+    fn contact_details_in_traits_are_hashed_dropped_or_kept() {
+        use serde_json::json;
+        let sent = json!({
+            "level": "gold",
+            "Email": " Ada@Example.com ",
+            "phoneNumber": "+1 (555) 010-2030",
+            "tel": "  ",
+            "e-mail": {"work": "x"},
+            "address": {"city": "Lyon", "email": "nested@example.com"}
+        });
+        let mut t = sent.clone();
+        protect_contacts(&mut t, ContactTraits::Hash);
+        assert_eq!(
+            t,
+            json!({
+                "level": "gold",
+                "email_sha256": spoor_protocol::conventions::hash_email("ada@example.com"),
+                "phone_sha256": spoor_protocol::conventions::hash_phone("+15550102030"),
+                "address": {"city": "Lyon", "email": "nested@example.com"}
+            }),
+            "blank and non-text values are left out; only top-level keys"
+        );
+        let mut t = json!({"mobile": 5550102030u64});
+        protect_contacts(&mut t, ContactTraits::Hash);
+        assert_eq!(
+            t,
+            json!({"phone_sha256": spoor_protocol::conventions::hash_phone("555 010 2030")})
+        );
+        assert_eq!(
+            spoor_protocol::conventions::hash_email("ada@example.com"),
+            spoor_protocol::conventions::hash_email(" Ada@Example.com ")
+        );
+        let mut t = sent.clone();
+        protect_contacts(&mut t, ContactTraits::Drop);
+        assert_eq!(
+            t,
+            json!({"level": "gold", "address": {"city": "Lyon", "email": "nested@example.com"}})
+        );
+        let mut t = sent.clone();
+        protect_contacts(&mut t, ContactTraits::Keep);
+        assert_eq!(t, sent);
+        let mut not_object = json!("ada@example.com");
+        protect_contacts(&mut not_object, ContactTraits::Hash);
+        assert_eq!(not_object, json!("ada@example.com"));
     }
 
     #[test]

@@ -93,6 +93,51 @@ async fn sdk_style_gzip_text_plain_batch_is_stored_and_enriched() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_details_in_identify_traits_are_stored_hashed() {
+    let c = TestCollector::start(&Options::new("contacts")).await;
+    let id = uuid::Uuid::new_v4();
+    let mut e = event(&id, "identify", 0);
+    e["user_id"] = serde_json::json!("u1");
+    e["traits"] = serde_json::json!({"level": "gold", "email": "Ada@Example.com", "phone": "+44 20 7946 0958"});
+    let response = http()
+        .post(format!("{}/v1/batch?key=pk_test", c.url))
+        .header("origin", "https://shop.example")
+        .body(batch(&[e]))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(response).await;
+    assert_eq!(
+        (status.as_u16(), &body["accepted"]),
+        (200, &serde_json::json!(1)),
+        "{body}"
+    );
+    wait_for_count(
+        &c.ch,
+        "SELECT count() FROM events",
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
+    let traits: String =
+        c.ch.query("SELECT traits FROM events WHERE event_id = ?")
+            .bind(id)
+            .fetch_one()
+            .await
+            .unwrap();
+    let traits: Value = serde_json::from_str(&traits).unwrap();
+    assert_eq!(
+        traits,
+        serde_json::json!({
+            "level": "gold",
+            "email_sha256": spoor_protocol::conventions::hash_email("ada@example.com"),
+            "phone_sha256": spoor_protocol::conventions::hash_phone("+442079460958"),
+        })
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_beacon_body_key_and_content_encoding_variants() {
     let c = TestCollector::start(&Options::new("beacon")).await;
     // sendBeacon: text/plain, no custom headers, the key in the body.
