@@ -273,6 +273,8 @@ function spoorCore() {
 
   function wire() {
     on(d, 'click', element(14));
+    // A middle click (a link opened in a new tab) is no `click` event.
+    on(d, 'auxclick', (e) => e.button == 1 && element(14)(e));
     on(d, 'submit', element(15));
     on(d, 'visibilitychange', () => d.visibilityState == 'hidden' ? hide() : call(2));
     on(w, 'pagehide', hide);

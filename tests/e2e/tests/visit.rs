@@ -159,8 +159,16 @@ async fn outbound_links_and_downloads_are_flagged() -> anyhow::Result<()> {
     browser.click("#download-catalog").await?;
     browser.click("#outbound-guide").await?;
     browser.click("#cta").await?;
-    let events = wait_for_events(&stack, "three clicks", |e| {
-        e.iter().filter(|e| e.kind == "click").count() == 3
+    // A middle click opens the link in a new tab (an `auxclick`); a right click is no click.
+    browser
+        .eval(
+            "const a = document.getElementById('outbound-guide');
+             for (const button of [2, 1]) a.dispatchEvent(new MouseEvent('auxclick', { button, bubbles: true }));
+             return true",
+        )
+        .await?;
+    let events = wait_for_events(&stack, "four clicks", |e| {
+        e.iter().filter(|e| e.kind == "click").count() == 4
     })
     .await?;
     browser.close().await?;
@@ -192,6 +200,12 @@ async fn outbound_links_and_downloads_are_flagged() -> anyhow::Result<()> {
                 "https://trails.example.org/guide"
             ),
             ("button#cta", false, false, ""),
+            (
+                "a#outbound-guide",
+                true,
+                false,
+                "https://trails.example.org/guide"
+            ),
         ]
     );
     Ok(())
