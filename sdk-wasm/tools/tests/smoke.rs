@@ -75,7 +75,24 @@ async fn site(collector: &str) -> anyhow::Result<String> {
         .route("/twice.html", get(page("Twice", "300", TAG_AGAIN)))
         .route("/pre.html", get(page("Pre", "300", PRERENDER)))
         .route("/later.html", get(page("Later", "300", "")))
-        .route("/shadow.html", get(page("Shadow", "300", SHADOW)));
+        .route("/shadow.html", get(page("Shadow", "300", SHADOW)))
+        .route("/csp.html", {
+            // A strict Content-Security-Policy with what sdk-wasm/README.md says the SDK needs.
+            let policy = format!(
+                "default-src 'none'; script-src {collector}/sdk/ 'wasm-unsafe-eval'; connect-src {collector}"
+            );
+            let body = format!(
+                r#"<!doctype html><html><head><title>CSP</title></head><body>
+<script async src="{collector}/sdk/spoor.js" data-key="pk_dev" data-host="{collector}" data-flush-ms="300"></script>
+<a id="next" href="/one.html">Next</a></body></html>"#
+            );
+            axum::routing::get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_SECURITY_POLICY, policy)],
+                    axum::response::Html(body),
+                )
+            })
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -396,5 +413,21 @@ async fn clicks_inside_a_web_components_shadow_root_are_captured() -> anyhow::Re
     // The page's own button and the component's (its selector is within the shadow root),
     // not the component's inside data-spoor-no-capture.
     assert_eq!(clicks, ["button#spa", "div.body > button.buy"], "{evs:#?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn works_under_the_documented_content_security_policy() -> anyhow::Result<()> {
+    let stack = Stack::start("sdk_csp").await?;
+    let site = site(&stack.collector).await?;
+    let b = Browser::start().await?;
+    b.client.goto(&format!("{site}/csp.html")).await?;
+    let evs = wait_rows(&stack, "the page view under the policy", |r| {
+        r.iter()
+            .any(|e| e.kind == "page_view" && e.path == "/csp.html")
+    })
+    .await?;
+    b.close().await?;
+    assert_eq!(evs.iter().filter(|e| e.kind == "session_start").count(), 1);
     Ok(())
 }
