@@ -114,6 +114,9 @@ pub enum SegmentsCommand {
     Show { id: String },
     /// Delete a segment (its history is kept).
     Delete { id: String },
+    /// Write a segment's members as CSV to standard output: person, project, user and member
+    /// ids, hashed e-mail and phone, when they entered.
+    Export { id: String },
 }
 
 fn parse_interval_arg(text: &str) -> Result<Duration, String> {
@@ -290,6 +293,27 @@ async fn segments(db: &Db, command: SegmentsCommand) -> Result<(), Error> {
         SegmentsCommand::Delete { id } => {
             store::delete(db, &id).await?;
             println!("Segment {id} deleted");
+        }
+        SegmentsCommand::Export { id } => {
+            use std::io::Write;
+            let mut rows = store::export(db, &id).await?;
+            let mut out = std::io::stdout().lock();
+            let written = |r: std::io::Result<()>| match r {
+                // A reader that stops early (`| head`) is no failure.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+                Err(e) => Err(Error::Output(e)),
+                Ok(()) => Ok(true),
+            };
+            while let Some(chunk) = rows
+                .next()
+                .await
+                .map_err(|e| Error::query("export segment", e))?
+            {
+                if !written(out.write_all(&chunk))? {
+                    return Ok(());
+                }
+            }
+            written(out.flush())?;
         }
     }
     Ok(())

@@ -31,6 +31,8 @@ pub enum Error {
     Segment(#[from] RuleError),
     #[error("segment {0:?} does not exist")]
     UnknownSegment(String),
+    #[error("cannot write the output: {0}")]
+    Output(#[source] std::io::Error),
 }
 
 impl Error {
@@ -48,13 +50,15 @@ impl Error {
     }
 
     /// The exit code documented in the README: 3 ClickHouse unreachable, 4 a ClickHouse query
-    /// or migration failed, 5 invalid configuration or segment definition, 6 unknown segment.
+    /// or migration failed, 5 invalid configuration or segment definition, 6 unknown segment,
+    /// 7 the output could not be written.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Unreachable { .. } => 3,
             Error::Query { .. } | Error::Migrate(_) | Error::ServerTooOld { .. } => 4,
             Error::Config(_) | Error::Segment(_) => 5,
             Error::UnknownSegment(_) => 6,
+            Error::Output(_) => 7,
         }
     }
 }

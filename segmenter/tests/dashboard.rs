@@ -17,7 +17,7 @@ async fn shop() -> spoor_segmenter::Db {
         &[
             page("2026-11-21T09:00:00Z", "a1", "s1", "/").referrer("news.example", "other").utm("mail", "email", "black<friday>"),
             page("2026-11-21T09:01:00Z", "a1", "s1", "/shoes").user("u1"),
-            ev("identify", "2026-11-21T09:01:30Z", "a1").user("u1").session("s1").traits(r#"{"level":"gold","address":{"city":"Lyon","country":"FR"}}"#),
+            ev("identify", "2026-11-21T09:01:30Z", "a1").user("u1").session("s1").traits(r#"{"level":"gold","address":{"city":"Lyon","country":"FR"},"email_sha256":"5f0c"}"#),
             ev("search", "2026-11-21T09:02:00Z", "a1").user("u1").session("s1").search("boots", Some(0)),
             track("2026-11-21T09:03:00Z", "u1", "member_signup", r#"{"member_id":"M-1"}"#),
             track("2026-11-21T09:04:00Z", "u1", "points_earned", r#"{"points":120,"reason":"welcome"}"#),
@@ -93,6 +93,35 @@ async fn every_page_shows_the_numbers() {
     );
     assert!(html.contains("/profiles?project=p1&amp;person=u1"));
     assert!(html.contains("order_completed"));
+    assert!(html.contains("href=\"/segments/buyers/members.csv\""));
+
+    let response = app(AppState { db: db.clone() })
+        .oneshot(
+            Request::get("/segments/buyers/members.csv")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"buyers-members.csv\""
+    );
+    let csv = response.into_body().collect().await.unwrap().to_bytes();
+    let csv = String::from_utf8_lossy(&csv);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].starts_with("\"u1\",\"p1\",\"u1\",\"M-1\",\"5f0c\",\"\","),
+        "{csv}"
+    );
+    let (status, _) = get(&db, "/segments/nope/members.csv").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     let (status, html) = get(&db, "/profiles?project=p1&person=u1").await;
     assert_eq!(status, StatusCode::OK);

@@ -505,6 +505,19 @@ async fn cli_manages_segments_and_exit_codes_are_clear() {
         out.contains("compiled SQL:") && out.contains("activity_daily"),
         "{out}"
     );
+    let (code, out, err) = cli(&["segments", "export", "cli_buyers"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some(
+            "\"person_id\",\"project_id\",\"user_id\",\"member_id\",\"email_sha256\",\"phone_sha256\",\"entered_at\""
+        ),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 3, "a header and the two members: {out}");
+    let (code, _, err) = cli(&["segments", "export", "nope"]);
+    assert_eq!(code, Some(6), "{err}");
     let (code, _, err) = cli(&["segments", "add", bad.to_str().unwrap()]);
     assert_eq!(code, Some(5), "{err}");
     assert!(err.contains("unknown profile field \"nope\""), "{err}");

@@ -28,6 +28,7 @@ pub fn app(state: AppState) -> Router {
         .route("/reports", get(pages::reports))
         .route("/segments", get(pages::segments))
         .route("/segments/{id}", get(pages::segment))
+        .route("/segments/{id}/members.csv", get(pages::segment_csv))
         .route("/profiles", get(pages::profiles))
         .route("/members", get(pages::members))
         .route("/tickets", get(pages::tickets))

@@ -397,7 +397,10 @@ pub(super) async fn segment(
         "</div><div><h2>Rule</h2><pre>{}</pre></div></div>",
         esc(&definition_json)
     );
-    body += "<div class=\"grid2\"><div><h2>Members</h2>";
+    body += &format!(
+        "<div class=\"grid2\"><div><h2>Members</h2><p><a href=\"/segments/{}/members.csv\">Download all members (CSV)</a></p>",
+        url(&summary.segment_id)
+    );
     body += &table(
         &members,
         &[
@@ -420,6 +423,26 @@ pub(super) async fn segment(
     );
     body += "</div></div>";
     Ok(Html(page(&summary.name, "segments", &all, &project, &body)))
+}
+
+/// The segment's members as a CSV download (see [`store::export`]).
+pub(super) async fn segment_csv(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, PageError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let rows = store::export(&state.db, &id).await?;
+    // Segment ids are [a-z0-9_-] (checked when added), so the file name needs no quoting.
+    let disposition = format!("attachment; filename=\"{id}-members.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        axum::body::Body::from_stream(rows),
+    )
+        .into_response())
 }
 
 pub(super) async fn profiles(

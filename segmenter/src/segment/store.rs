@@ -71,6 +71,34 @@ async fn stored_definition(db: &Db, id: &str) -> Result<Definition, Error> {
     Ok(Definition::parse(&json, Format::Json)?)
 }
 
+/// A segment's members for other tools, one row per member: who they are (person, user and
+/// member ids) and how an ad platform's customer list or a mail tool can match them without
+/// contact details — the hashed e-mail and phone of their traits (see the collector's
+/// `contact_traits`) — and when they entered.
+const EXPORT: &str = "
+SELECT m.person_id AS person_id, m.project_id AS project_id, s.user_id AS user_id,
+       s.member_id AS member_id,
+       JSONExtractString(s.traits, 'email_sha256') AS email_sha256,
+       JSONExtractString(s.traits, 'phone_sha256') AS phone_sha256,
+       m.entered_at AS entered_at
+FROM {db}.segment_members AS m
+LEFT JOIN (
+    SELECT person_key, user_id, member_id, traits FROM {db}.profiles_static FINAL
+    WHERE person_key IN (SELECT person_key FROM {db}.segment_members WHERE segment_id = {id:String})
+) AS s ON s.person_key = m.person_key
+WHERE m.segment_id = {id:String}
+ORDER BY m.project_id, m.person_id";
+
+/// A segment's members as CSV with a header row ([`EXPORT`]'s columns), streamed from
+/// ClickHouse as it writes them (a segment can have millions of members).
+pub async fn export(db: &Db, id: &str) -> Result<clickhouse::query::BytesCursor, Error> {
+    get(db, id).await?;
+    db.query(&db.sql(EXPORT, &[]))
+        .param("id", id)
+        .fetch_bytes("CSVWithNames")
+        .map_err(|e| Error::query("export segment", e))
+}
+
 /// A segment's definition, compiled SQL and member count, for people.
 pub async fn show(db: &Db, id: &str) -> Result<String, Error> {
     let (summary, definition) = get(db, id).await?;
