@@ -68,6 +68,19 @@ pub enum Command {
     /// Manage segment definitions.
     #[command(subcommand)]
     Segments(SegmentsCommand),
+    /// Delete everything stored about people (a data subject's erasure request): their events
+    /// and every per-person row derived from them. Reports keep their counts until `run --full`.
+    Forget {
+        /// Project the people belong to.
+        #[arg(long)]
+        project: String,
+        /// A user id: with every anonymous id whose events are theirs.
+        #[arg(long = "user", value_name = "ID")]
+        users: Vec<String>,
+        /// An anonymous id that was never identified (one that was: forget its user).
+        #[arg(long = "anonymous-id", value_name = "ID")]
+        anonymous_ids: Vec<String>,
+    },
     /// Serve the marketers' dashboard.
     Serve {
         /// Address to listen on.
@@ -181,6 +194,31 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
         Command::Segments(command) => {
             migrate(&db).await?;
             segments(&db, command).await?;
+        }
+        Command::Forget {
+            project,
+            users,
+            anonymous_ids,
+        } => {
+            migrate(&db).await?;
+            let request = crate::forget::Request {
+                project,
+                users,
+                anonymous_ids,
+            };
+            let forgotten = crate::forget::forget(&db, &request).await?;
+            if forgotten.rows.is_empty() {
+                println!("Nothing stored about them.");
+            }
+            for (table, rows) in &forgotten.rows {
+                println!("{table:<20} {rows:>8} rows deleted");
+            }
+            if !forgotten.anonymous_ids.is_empty() {
+                println!(
+                    "Anonymous ids forgotten: {} (their browsers keep the id until the SDK's reset())",
+                    forgotten.anonymous_ids.join(", ")
+                );
+            }
         }
         Command::Serve { listen } => {
             migrate(&db).await?;

@@ -9,6 +9,7 @@ pub(crate) mod build;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod forget;
 pub mod run;
 pub mod segment;
 
