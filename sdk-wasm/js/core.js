@@ -228,7 +228,7 @@ function spoorHost() {
 
 // spoorCore() → boot(lines, wasmUrl, queue) → Promise<api>.
 function spoorCore() {
-  var d = document, w = window, n = navigator, api = {}, host = spoorHost(), call = host.call;
+  var d = document, w = window, n = navigator, api = {}, host = spoorHost(), call = host.call, rt;
 
   var on = (target, types, f, opt) => types.split(' ').forEach((type) => target.addEventListener(type, (e) => {
       try {
@@ -256,11 +256,20 @@ function spoorCore() {
       var e = d.documentElement, ht = Math.max(e.scrollHeight, d.body ? d.body.scrollHeight : 0);
       call(9, ht > 0 ? Math.min(100, Math.round((w.scrollY + w.innerHeight) / ht * 100)) : 100);
     },
-    route = () => {
+    // A route change is read once the task that made it is over (`rt`: pending): apps set
+    // the new route's title (and content) after they push its URL — the view would carry
+    // the old title. A page hidden before then takes it first.
+    routed = () => {
+      rt = clearTimeout(rt);
       call(5);
       scroll();
     },
+    route = () => {
+      clearTimeout(rt);
+      rt = setTimeout(routed);
+    },
     hide = () => {
+      rt && routed();
       scroll();
       call(1);
     },
@@ -302,13 +311,15 @@ function spoorCore() {
   api.reset = sig(7);
   api.page = sig(8);
 
-  // A prerendered page (speculation rules) is not seen until the visitor goes to it: the
-  // wasm loads meanwhile, and starting — the page view, reading the page and storage — waits
-  // for the activation (`prerenderingchange`), or for ever if the prerender is dropped.
+  // The wasm loads at once; starting — the page view, reading the page and storage — waits
+  // until the document is parsed (an async script can run before the end of the body, where
+  // a results count may be) and, on a prerendered page (speculation rules), until the visitor
+  // goes to it (`prerenderingchange`; for ever if the prerender is dropped).
+  var until = (wait, type) => new Promise((ok) => wait ? on(d, type, ok) : ok());
   return function boot(lines, wasmUrl, queue) {
     host.dbg = /(^|\n)debug=(1|true)?\n/.test(lines + '\n');
-    return spoorWasm(wasmUrl).then((start) => new Promise((ok) => d.prerendering ?
-      on(d, 'prerenderingchange', ok) : ok()).then(() => {
+    return spoorWasm(wasmUrl).then((start) => until(d.readyState == 'loading', 'DOMContentLoaded')
+      .then(() => until(d.prerendering, 'prerenderingchange')).then(() => {
       lines += '\ncompress=' + !!w.CompressionStream +
         '\nlang=' + (n.language || '') +
         '\ntz=' + (w.Intl ? Intl.DateTimeFormat().resolvedOptions().timeZone || '' : '') +

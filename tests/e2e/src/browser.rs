@@ -147,7 +147,7 @@ impl Browser {
     /// Waits until the page's path (and query) is `path`, and the SDK has loaded.
     pub async fn wait_for_page(&self, path: &str) -> anyhow::Result<()> {
         let script = format!(
-            "return location.pathname + location.search + location.hash === {path:?} && document.readyState === 'complete'"
+            "return location.pathname + location.search + location.hash === {path:?} && document.readyState === 'complete' && !!(window.spoor && spoor.ready)"
         );
         self.wait_for(&script, Duration::from_secs(10)).await
     }

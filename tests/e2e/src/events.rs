@@ -17,6 +17,7 @@ pub struct StoredEvent {
     pub session_id: String,
     pub session_index: u32,
     pub path: String,
+    pub title: String,
     pub url: String,
     pub referrer: String,
     pub click_tag: String,
@@ -63,7 +64,7 @@ impl Stack {
             .query(
                 "SELECT toString(event_id) AS event_id, type, name,
                         toUnixTimestamp64Milli(client_timestamp) AS client_ms,
-                        anonymous_id, user_id, session_id, session_index, path, url, referrer,
+                        anonymous_id, user_id, session_id, session_index, path, title, url, referrer,
                         click_tag, click_text, click_selector, click_href, click_outbound,
                         click_download, search_query, search_results_count, search_source,
                         engaged_ms, max_scroll_pct, properties, traits

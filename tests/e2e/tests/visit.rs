@@ -138,6 +138,19 @@ async fn scripted_visit_stores_exactly_what_happened() -> anyhow::Result<()> {
         "SPA views carry the previous URL as referrer"
     );
     assert_eq!(events[16].url, format!("{site}/app.html/orders#/settings"));
+    // The app sets each route's title after pushing its URL: the views carry the new title.
+    let titles: Vec<&str> = [10, 13, 16]
+        .iter()
+        .map(|&i| events[i].title.as_str())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "/app.html · Acme Outfitters",
+            "/app.html/orders · Acme Outfitters",
+            "/settings · Acme Outfitters"
+        ]
+    );
 
     // About: ~2 s on the page, scrolled to the bottom.
     let leave = events.last().unwrap();
