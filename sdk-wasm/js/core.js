@@ -228,7 +228,9 @@ function spoorHost() {
 
 // spoorCore() → boot(lines, wasmUrl, queue) → Promise<api>.
 function spoorCore() {
-  var d = document, w = window, n = navigator, api = {}, host = spoorHost(), call = host.call, rt;
+  // Every call into the SDK reads a pending route change first (see `route`).
+  var d = document, w = window, n = navigator, api = {}, host = spoorHost(), rt,
+    call = (...a) => (rt && routed(), host.call(...a));
 
   var on = (target, types, f, opt) => types.split(' ').forEach((type) => target.addEventListener(type, (e) => {
       try {
@@ -258,7 +260,8 @@ function spoorCore() {
     },
     // A route change is read once the task that made it is over (`rt`: pending): apps set
     // the new route's title (and content) after they push its URL — the view would carry
-    // the old title. A page hidden before then takes it first.
+    // the old title. Any call before then (an event tracked in the same task, the page
+    // hidden) reads it first, so the new route's events follow its view.
     routed = () => {
       rt = clearTimeout(rt);
       call(5);
@@ -269,7 +272,6 @@ function spoorCore() {
       rt = setTimeout(routed);
     },
     hide = () => {
-      rt && routed();
       scroll();
       call(1);
     },

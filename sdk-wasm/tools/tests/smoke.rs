@@ -29,6 +29,7 @@ const PAGE: &str = r#"<!doctype html><html><head><title>{title}</title></head><b
 <p>Found <b data-spoor-results="7">7</b> results</p>
 <a id="next" href="/two.html" data-product-id="sku-9">Next page</a>
 <button id="spa" onclick="history.pushState({}, '', '/app/cart')">Cart</button>
+<button id="spa-track" onclick="history.pushState({}, '', '/app/done'); spoor('track', 'checkout_done')">Done</button>
 <input id="pw" type="password" value="hunter2">
 <div style="height:3000px"></div>
 {extra}
@@ -413,6 +414,39 @@ async fn clicks_inside_a_web_components_shadow_root_are_captured() -> anyhow::Re
     // The page's own button and the component's (its selector is within the shadow root),
     // not the component's inside data-spoor-no-capture.
     assert_eq!(clicks, ["button#spa", "div.body > button.buy"], "{evs:#?}");
+    Ok(())
+}
+
+/// An app that pushes a route and tracks an event in the same task (a router's handler):
+/// the SDK reads routes after the task (for their titles), but the event must still follow
+/// the new route's view and carry its path.
+#[tokio::test]
+async fn an_event_tracked_with_a_route_change_follows_its_view() -> anyhow::Result<()> {
+    let stack = Stack::start("sdk_route_then_track").await?;
+    let site = site(&stack.collector).await?;
+    let b = Browser::start().await?;
+    b.client.goto(&format!("{site}/one.html")).await?;
+    b.wait_for(
+        "return !!(window.spoor && spoor.ready)",
+        Duration::from_secs(15),
+    )
+    .await?;
+    b.eval("document.getElementById('spa-track').click();")
+        .await?;
+    let evs = wait_rows(&stack, "the tracked event and the route's view", |r| {
+        r.iter().any(|e| e.name == "checkout_done")
+            && r.iter()
+                .any(|e| e.kind == "page_view" && e.path == "/app/done")
+    })
+    .await?;
+    b.close().await?;
+    let done = evs.iter().find(|e| e.name == "checkout_done").unwrap();
+    let view = evs
+        .iter()
+        .find(|e| e.kind == "page_view" && e.path == "/app/done")
+        .unwrap();
+    assert_eq!(done.path, "/app/done", "{evs:#?}");
+    assert!(view.client_ms <= done.client_ms, "{evs:#?}");
     Ok(())
 }
 
