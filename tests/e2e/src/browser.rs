@@ -1,6 +1,10 @@
 //! Headless Chromium driven over WebDriver: chromedriver is started per browser, Chromium gets a
-//! fresh profile, and both go away when the [`Browser`] is dropped.
+//! fresh profile, and both go away when the [`Browser`] is dropped — also when a test fails
+//! half-way: chromedriver leads its own process group, which Chromium's processes join, and the
+//! whole group is killed (killing chromedriver alone left Chromium running, loading the machine
+//! and sending to the next tests' sinks).
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,6 +34,7 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .with_context(|| {
                 format!("could not start {chromedriver}: install Debian's chromium-driver (scripts/install --browser)")
@@ -63,16 +68,17 @@ impl Browser {
         }
     }
 
-    pub async fn close(mut self) -> anyhow::Result<()> {
+    pub async fn close(self) -> anyhow::Result<()> {
         self.client.clone().close().await?;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
         Ok(())
     }
 }
 
 impl Drop for Browser {
+    /// Kills chromedriver's process group: the driver and every Chromium process.
     fn drop(&mut self) {
+        use rustix::process::{Pid, Signal, kill_process_group};
+        let _ = kill_process_group(Pid::from_child(&self.driver), Signal::KILL);
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
