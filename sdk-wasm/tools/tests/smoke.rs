@@ -140,6 +140,24 @@ async fn wait_rows(
     .await
 }
 
+/// A stack named `name`, the test site, and a browser on the site's page `path`.
+async fn open(name: &str, path: &str) -> anyhow::Result<(Stack, String, Browser)> {
+    let stack = Stack::start(name).await?;
+    let site = site(&stack.collector).await?;
+    let b = Browser::start().await?;
+    b.client.goto(&format!("{site}{path}")).await?;
+    Ok((stack, site, b))
+}
+
+/// Waits until the page's SDK has started.
+async fn sdk_ready(b: &Browser) -> anyhow::Result<()> {
+    b.wait_for(
+        "return !!(window.spoor && spoor.ready)",
+        Duration::from_secs(15),
+    )
+    .await
+}
+
 /// Makes the page look hidden (or visible again) and tells it, as a tab switch does.
 async fn visibility(b: &Browser, state: &str) -> anyhow::Result<()> {
     b.eval(&format!(
@@ -279,10 +297,7 @@ async fn a_scripted_visit_is_stored_as_captured() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn nothing_is_lost_while_the_collector_is_down() -> anyhow::Result<()> {
-    let mut stack = Stack::start("sdk_outage").await?;
-    let site = site(&stack.collector).await?;
-    let b = Browser::start().await?;
-    b.client.goto(&format!("{site}/one.html")).await?;
+    let (mut stack, _, b) = open("sdk_outage", "/one.html").await?;
     wait_rows(&stack, "the first page view", |r| {
         r.iter().any(|e| e.kind == "page_view")
     })
@@ -302,15 +317,8 @@ async fn nothing_is_lost_while_the_collector_is_down() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn the_tag_included_twice_is_one_sdk() -> anyhow::Result<()> {
-    let stack = Stack::start("sdk_twice").await?;
-    let site = site(&stack.collector).await?;
-    let b = Browser::start().await?;
-    b.client.goto(&format!("{site}/twice.html")).await?;
-    b.wait_for(
-        "return !!(window.spoor && spoor.ready)",
-        Duration::from_secs(15),
-    )
-    .await?;
+    let (stack, _, b) = open("sdk_twice", "/twice.html").await?;
+    sdk_ready(&b).await?;
     b.eval("document.getElementById('spa').click();").await?;
     wait_rows(&stack, "the SPA view", |r| {
         r.iter().any(|e| e.path == "/app/cart")
@@ -329,10 +337,7 @@ async fn the_tag_included_twice_is_one_sdk() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_prerendered_page_is_counted_when_the_visitor_goes_to_it() -> anyhow::Result<()> {
-    let stack = Stack::start("sdk_prerender").await?;
-    let site = site(&stack.collector).await?;
-    let b = Browser::start().await?;
-    b.client.goto(&format!("{site}/pre.html")).await?;
+    let (stack, site, b) = open("sdk_prerender", "/pre.html").await?;
     wait_rows(&stack, "the first page view", |r| {
         r.iter().any(|e| e.kind == "page_view")
     })
@@ -385,15 +390,8 @@ async fn a_prerendered_page_is_counted_when_the_visitor_goes_to_it() -> anyhow::
 
 #[tokio::test]
 async fn clicks_inside_a_web_components_shadow_root_are_captured() -> anyhow::Result<()> {
-    let stack = Stack::start("sdk_shadow").await?;
-    let site = site(&stack.collector).await?;
-    let b = Browser::start().await?;
-    b.client.goto(&format!("{site}/shadow.html")).await?;
-    b.wait_for(
-        "return !!(window.spoor && spoor.ready)",
-        Duration::from_secs(15),
-    )
-    .await?;
+    let (stack, _, b) = open("sdk_shadow", "/shadow.html").await?;
+    sdk_ready(&b).await?;
     b.eval(
         "for (const id of ['card', 'private-card'])
            document.getElementById(id).shadowRoot.querySelector('button').click();
@@ -422,15 +420,8 @@ async fn clicks_inside_a_web_components_shadow_root_are_captured() -> anyhow::Re
 /// the new route's view and carry its path.
 #[tokio::test]
 async fn an_event_tracked_with_a_route_change_follows_its_view() -> anyhow::Result<()> {
-    let stack = Stack::start("sdk_route_then_track").await?;
-    let site = site(&stack.collector).await?;
-    let b = Browser::start().await?;
-    b.client.goto(&format!("{site}/one.html")).await?;
-    b.wait_for(
-        "return !!(window.spoor && spoor.ready)",
-        Duration::from_secs(15),
-    )
-    .await?;
+    let (stack, _, b) = open("sdk_route_then_track", "/one.html").await?;
+    sdk_ready(&b).await?;
     b.eval("document.getElementById('spa-track').click();")
         .await?;
     let evs = wait_rows(&stack, "the tracked event and the route's view", |r| {
@@ -452,10 +443,7 @@ async fn an_event_tracked_with_a_route_change_follows_its_view() -> anyhow::Resu
 
 #[tokio::test]
 async fn works_under_the_documented_content_security_policy() -> anyhow::Result<()> {
-    let stack = Stack::start("sdk_csp").await?;
-    let site = site(&stack.collector).await?;
-    let b = Browser::start().await?;
-    b.client.goto(&format!("{site}/csp.html")).await?;
+    let (stack, _, b) = open("sdk_csp", "/csp.html").await?;
     let evs = wait_rows(&stack, "the page view under the policy", |r| {
         r.iter()
             .any(|e| e.kind == "page_view" && e.path == "/csp.html")
