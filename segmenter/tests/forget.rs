@@ -35,6 +35,13 @@ async fn mentions(db: &spoor_segmenter::Db, needle: &str) -> Vec<String> {
     found
 }
 
+/// Asserts that no row of any table mentions any of `needles`.
+async fn assert_no_mentions(db: &spoor_segmenter::Db, needles: &[&str]) {
+    for needle in needles {
+        assert_eq!(mentions(db, needle).await, Vec::<String>::new(), "{needle}");
+    }
+}
+
 async fn shop() -> spoor_segmenter::Db {
     let db = fresh_db("forget").await;
     insert(
@@ -117,13 +124,7 @@ async fn forgetting_a_user_deletes_every_row_about_them_and_nothing_else() {
         forgotten.rows.iter().find(|(t, _)| *t == "events"),
         Some(&("events", 5))
     );
-    for needle in ada {
-        assert_eq!(
-            mentions(&db, needle).await,
-            Vec::<String>::new(),
-            "{needle}"
-        );
-    }
+    assert_no_mentions(&db, &ada).await;
     assert_eq!(
         (mentions(&db, "bob-").await, mentions(&db, "cyd-").await),
         others_before,
@@ -133,13 +134,7 @@ async fn forgetting_a_user_deletes_every_row_about_them_and_nothing_else() {
     // The next runs (the same day, and a full rebuild) do not bring Ada back.
     run(&db, "2026-11-21T23:30:00Z").await;
     run_full(&db, "2026-11-21T23:30:00Z").await;
-    for needle in ada {
-        assert_eq!(
-            mentions(&db, needle).await,
-            Vec::<String>::new(),
-            "{needle}"
-        );
-    }
+    assert_no_mentions(&db, &ada).await;
     assert_eq!(
         rows(
             &db,
