@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::config::{Config, parse_interval};
+use crate::dashboard::auth::{Auth, Users};
 use crate::run::{RunOptions, migrate, run_once};
 use crate::segment::store;
 use crate::{Db, Error};
@@ -82,10 +83,44 @@ pub enum Command {
         anonymous_ids: Vec<String>,
     },
     /// Serve the marketers' dashboard.
+    ///
+    /// It shows personal data, so beyond loopback it needs --users (or --no-auth).
     Serve {
         /// Address to listen on.
         #[arg(long, env = "SPOOR_SEGMENTER_LISTEN", default_value = "127.0.0.1:8090")]
         listen: SocketAddr,
+        /// Users file: everyone must sign in as one of its users (`users add` writes it).
+        #[arg(long, env = "SPOOR_DASHBOARD_USERS", value_name = "FILE")]
+        users: Option<PathBuf>,
+        /// Serve beyond loopback without a sign-in: only when a proxy in front signs people in.
+        #[arg(long, conflicts_with = "users")]
+        no_auth: bool,
+    },
+    /// Manage the dashboard's users file (no ClickHouse needed).
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user, or set a user's new password: read from the terminal (asked twice) or
+    /// from the first line of standard input. The file is created, readable by its owner only.
+    Add {
+        name: String,
+        /// The users file.
+        #[arg(long, env = "SPOOR_DASHBOARD_USERS", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Remove a user.
+    Remove {
+        name: String,
+        #[arg(long, env = "SPOOR_DASHBOARD_USERS", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// List the users' names.
+    List {
+        #[arg(long, env = "SPOOR_DASHBOARD_USERS", value_name = "FILE")]
+        file: PathBuf,
     },
 }
 
@@ -179,6 +214,17 @@ pub fn main() -> ExitCode {
 
 /// Runs one parsed command.
 pub async fn execute(cli: Cli) -> Result<(), Error> {
+    // Commands and checks that need no ClickHouse come first: a mistake there is reported as
+    // itself even when ClickHouse is down.
+    let auth = match &cli.command {
+        Command::Users(command) => return users(command),
+        Command::Serve {
+            listen,
+            users,
+            no_auth,
+        } => dashboard_auth(*listen, users.as_deref(), *no_auth)?,
+        _ => None,
+    };
     let layout = Layout {
         database: cli.connection.database.clone(),
         cluster: cli.connection.cluster.clone(),
@@ -220,18 +266,143 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
                 );
             }
         }
-        Command::Serve { listen } => {
+        Command::Users(_) => {}
+        Command::Serve { listen, .. } => {
             migrate(&db).await?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
-            println!("Dashboard at http://{listen}/");
-            crate::dashboard::serve(db, listener, shutdown_signal())
+            let door = if auth.is_some() {
+                "sign-in required"
+            } else {
+                "no sign-in"
+            };
+            println!("Dashboard at http://{listen}/ ({door})");
+            crate::dashboard::serve(db, auth, listener, shutdown_signal())
                 .await
                 .map_err(|e| Error::Config(format!("dashboard server failed: {e}")))?;
         }
     }
     Ok(())
+}
+
+/// The dashboard's sign-in: the users file's users; none on loopback without one, or with
+/// `--no-auth`; beyond loopback without either, a refusal.
+fn dashboard_auth(
+    listen: SocketAddr,
+    users: Option<&std::path::Path>,
+    no_auth: bool,
+) -> Result<Option<std::sync::Arc<Auth>>, Error> {
+    let Some(path) = users else {
+        if !no_auth && !listen.ip().is_loopback() {
+            return Err(Error::Config(format!(
+                "the dashboard shows people's profiles and member details, so it will not listen on {listen} \
+                 without a sign-in: pass --users FILE (create it with `spoor-segmenter users add NAME --file FILE`), \
+                 listen on 127.0.0.1, or pass --no-auth if a proxy in front signs people in"
+            )));
+        }
+        if no_auth {
+            tracing::warn!(
+                "Dashboard without sign-in (--no-auth): whoever reaches {listen} sees it"
+            );
+        }
+        return Ok(None);
+    };
+    let users = Users::load(path).map_err(Error::Config)?;
+    if users.is_empty() {
+        return Err(Error::Config(format!(
+            "{} lists no users; add one with `spoor-segmenter users add NAME --file {}`",
+            path.display(),
+            path.display()
+        )));
+    }
+    if !listen.ip().is_loopback() {
+        tracing::info!(
+            "Names and passwords travel in clear text over plain HTTP: put a TLS proxy in front of {listen}"
+        );
+    }
+    Ok(Some(Auth::new(users)))
+}
+
+fn users(command: &UsersCommand) -> Result<(), Error> {
+    let load = |file: &std::path::Path| match file.exists() {
+        true => Users::load(file).map_err(Error::Config),
+        false => Ok(Users::default()),
+    };
+    match command {
+        UsersCommand::Add { name, file } => {
+            let mut users = load(file)?;
+            let password = read_password(name)?;
+            let hash = crate::dashboard::auth::hash_password(&password).map_err(Error::Config)?;
+            let added = !users.names().any(|n| n == name);
+            users.set(name, hash).map_err(Error::Config)?;
+            write_users(file, &users)?;
+            println!(
+                "{} {name} in {}",
+                if added { "Added" } else { "New password for" },
+                file.display()
+            );
+        }
+        UsersCommand::Remove { name, file } => {
+            let mut users = load(file)?;
+            if !users.remove(name) {
+                return Err(Error::Config(format!(
+                    "{} has no user {name:?}",
+                    file.display()
+                )));
+            }
+            write_users(file, &users)?;
+            println!("Removed {name} from {}", file.display());
+        }
+        UsersCommand::List { file } => {
+            for name in Users::load(file).map_err(Error::Config)?.names() {
+                println!("{name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// At least this many characters (OWASP's minimum with a second factor absent is 8; 10 here).
+const MIN_PASSWORD: usize = 10;
+
+fn read_password(name: &str) -> Result<String, Error> {
+    let failed = |e: std::io::Error| Error::Config(format!("cannot read the password: {e}"));
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {name}: ")).map_err(failed)?;
+        let again = rpassword::prompt_password("Again: ").map_err(failed)?;
+        if first != again {
+            return Err(Error::Config("the two passwords differ".into()));
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(failed)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(Error::Config(format!(
+            "the password is shorter than {MIN_PASSWORD} characters"
+        )));
+    }
+    Ok(password)
+}
+
+/// Writes the users file whole (a temporary file renamed over it), readable by its owner only.
+fn write_users(file: &std::path::Path, users: &Users) -> Result<(), Error> {
+    use std::io::Write;
+    let failed = |e: std::io::Error| Error::Config(format!("cannot write {}: {e}", file.display()));
+    let mut temporary = file.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options.open(&temporary).map_err(failed)?;
+    out.write_all(users.render().as_bytes()).map_err(failed)?;
+    out.sync_all().map_err(failed)?;
+    std::fs::rename(&temporary, file).map_err(failed)
 }
 
 async fn run(db: &Db, args: RunArgs) -> Result<(), Error> {

@@ -1,12 +1,16 @@
 //! The marketers' dashboard: server-rendered HTML over the segmenter's tables.
 //!
-//! `app(state)` is the whole router; `serve` runs it. Tests call `app(state).oneshot(...)`.
+//! `app(state)` is the whole router, `signed_in(app, auth)` puts it behind the sign-in
+//! ([`auth`]); `serve` runs it. Tests call `app(state).oneshot(...)`.
 
+pub mod auth;
 mod data;
 mod html;
 mod pages;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -37,15 +41,33 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the dashboard on `listener` until `shutdown` completes.
+/// `router` behind the sign-in: every route but `/healthz` needs one of `auth`'s users.
+pub fn signed_in(router: Router, auth: Arc<auth::Auth>) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(
+        auth,
+        auth::require_user,
+    ))
+}
+
+/// Serves the dashboard on `listener` until `shutdown` completes; with `auth`, behind the
+/// sign-in (the client's address limits its password checks).
 pub async fn serve(
     db: Db,
+    auth: Option<Arc<auth::Auth>>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(AppState { db }))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let router = app(AppState { db });
+    let router = match auth {
+        Some(auth) => signed_in(router, auth),
+        None => router,
+    };
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Why a page could not be shown.
