@@ -180,3 +180,54 @@ async fn unknown_things_are_404_with_a_sentence() {
     let (status, _) = get(&db, "/reports?project=p1&at=2026-13-99'").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn pages_forbid_caching_framing_and_every_script_but_their_own() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let db = shop().await;
+    for uri in [
+        "/reports?project=p1",
+        "/profiles?project=p1&person=u1",
+        "/segments/buyers/members.csv",
+        "/nowhere",
+    ] {
+        let response = app(AppState { db: db.clone() })
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let html = String::from_utf8_lossy(&body);
+        assert_eq!(headers["cache-control"], "no-store", "{uri}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{uri}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{uri}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{uri}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            policy.starts_with("default-src 'none'; ") && policy.contains("frame-ancestors 'none'"),
+            "{uri}: {policy}"
+        );
+        // No script element; every inline handler is allowed by its hash.
+        assert!(!html.contains("<script"), "{uri}");
+        let mut allowed = 0;
+        for (at, _) in html.match_indices(" on") {
+            let rest = &html[at + 3..];
+            let Some(eq) = rest.find("=\"") else { continue };
+            if !rest[..eq].chars().all(|c| c.is_ascii_lowercase()) || eq == 0 {
+                continue;
+            }
+            let handler = &rest[eq + 2..][..rest[eq + 2..].find('"').unwrap()];
+            let hash = base64::engine::general_purpose::STANDARD
+                .encode(sha2::Sha256::digest(handler.as_bytes()));
+            assert!(
+                policy.contains(&format!("'sha256-{hash}'")),
+                "{uri}: handler {handler:?} is not in {policy}"
+            );
+            allowed += 1;
+        }
+        if uri.starts_with("/reports") {
+            assert!(allowed > 0, "the project picker's handler was found");
+        }
+    }
+}

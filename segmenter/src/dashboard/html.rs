@@ -107,7 +107,10 @@ pub(super) fn page(
     }
     let mut picker = String::new();
     if !projects.is_empty() {
-        picker.push_str("<form method=\"get\"><select name=\"project\" onchange=\"this.form.submit()\" aria-label=\"Project\">");
+        let _ = write!(
+            picker,
+            "<form method=\"get\"><select name=\"project\" onchange=\"{PICKER_SCRIPT}\" aria-label=\"Project\">"
+        );
         for p in projects {
             let selected = if p == project { " selected" } else { "" };
             let _ = write!(
@@ -126,6 +129,10 @@ pub(super) fn page(
         esc(title)
     )
 }
+
+/// The pages' one script: the project picker's `onchange` (the Content-Security-Policy allows
+/// it by its hash, see `dashboard::app`).
+pub(super) const PICKER_SCRIPT: &str = "this.form.submit()";
 
 /// A column of a rendered table: the result column, its heading, and how to show a cell.
 pub(super) struct Col<'a> {

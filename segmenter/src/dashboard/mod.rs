@@ -25,8 +25,25 @@ pub struct AppState {
     pub db: Db,
 }
 
-/// The dashboard's routes.
+/// The dashboard's routes. Every response says: no caching (the pages hold personal data), no
+/// referrer to the sites they link to (the dashboard's URLs name people), no framing, no
+/// sniffing, and a Content-Security-Policy that allows the pages' inline style and their one
+/// inline script (by its hash) and nothing else.
 pub fn app(state: AppState) -> Router {
+    use axum::http::{HeaderValue, header};
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    use tower_http::set_header::SetResponseHeaderLayer;
+
+    let script = base64::engine::general_purpose::STANDARD
+        .encode(sha2::Sha256::digest(html::PICKER_SCRIPT.as_bytes()));
+    let policy = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-hashes' 'sha256-{script}'; \
+         img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let policy =
+        HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static("default-src 'none'"));
+    let header = |name, value| SetResponseHeaderLayer::overriding(name, value);
     Router::new()
         .route("/", get(|| async { Redirect::to("/reports") }))
         .route("/reports", get(pages::reports))
@@ -39,6 +56,23 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { PageError::NotFound("There is no such page.".into()) })
         .with_state(state)
+        .layer(header(header::CONTENT_SECURITY_POLICY, policy))
+        .layer(header(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(header(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(header(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(header(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
 }
 
 /// `router` behind the sign-in: every route but `/healthz` needs one of `auth`'s users.
