@@ -779,6 +779,48 @@ pub const SEGMENTER_RUNS: Table = Table {
     settings: &[],
 };
 
+/// Who may write the derived tables: one segmenter process at a time. Each row is one term of
+/// the lease; a term is taken by inserting its row with the deduplication token
+/// `<name>/<term>`, so of several processes inserting the same term exactly one row is kept
+/// (ClickHouse drops the other inserts as duplicates of the block) — a compare-and-set without
+/// a coordinator. The latest term's row says who holds the lease and until when.
+pub const SEGMENTER_LEASE: Table = Table {
+    name: "segmenter_lease",
+    comment: "Spoor segmenter: terms of the lease that lets one segmenter process at a time write the derived tables. The latest term names the holder.",
+    columns: &[
+        col!(
+            name,
+            "LowCardinality(String)",
+            "What the lease guards (writer)"
+        ),
+        col!(
+            term,
+            "UInt64",
+            "Term number; each renewal or release is a new term"
+        ),
+        col!(
+            holder,
+            "String",
+            "Process that took the term: host, pid and a random id"
+        ),
+        col!(
+            taken_at,
+            "DateTime64(3, 'UTC')",
+            "When the term was taken (server time)"
+        ),
+        col!(
+            expires_at,
+            "DateTime64(3, 'UTC')",
+            "Until when it is held; a release writes a term that has already expired"
+        ),
+    ],
+    engine: Engine::MergeTree,
+    partition_by: None,
+    order_by: "(name, term)",
+    sharding_key: "cityHash64(name)",
+    settings: &["non_replicated_deduplication_window = 1000"],
+};
+
 /// Report periods: daily, weekly (ISO weeks, starting Monday) and monthly, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
@@ -1316,6 +1358,11 @@ pub const SEGMENTER_MIGRATIONS: &[Migration] = &[
             }
             all
         },
+    },
+    Migration {
+        version: 16,
+        name: "the writer lease: one segmenter process at a time",
+        statements: |layout| SEGMENTER_LEASE.create_statements(layout, None),
     },
 ];
 

@@ -13,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::config::{Config, parse_interval};
 use crate::dashboard::auth::{Auth, Users};
+use crate::lease::{self, Lease, LeaseError};
 use crate::run::{RunOptions, migrate, run_once};
 use crate::segment::store;
 use crate::{Db, Error};
@@ -21,7 +22,8 @@ use crate::{Db, Error};
 /// ClickHouse from the `events` table, and serves the marketers' dashboard.
 ///
 /// Exit codes: 0 success, 2 bad command line, 3 ClickHouse unreachable, 4 a ClickHouse query or
-/// migration failed, 5 invalid configuration or segment definition, 6 unknown segment.
+/// migration failed, 5 invalid configuration or segment definition, 6 unknown segment, 7 the
+/// output could not be written, 8 another segmenter kept writing to the database.
 #[derive(Debug, Parser)]
 #[command(name = "spoor-segmenter", version)]
 pub struct Cli {
@@ -58,6 +60,17 @@ pub struct Connection {
         env = "SPOOR_CLICKHOUSE_CLUSTER"
     )]
     pub cluster: Option<String>,
+    /// How long a command that writes (run, forget, segments add/delete) waits while another
+    /// segmenter process writes to the database; then it gives up with exit code 8. `run
+    /// --every` never waits: it skips the tick.
+    #[arg(
+        long,
+        global = true,
+        env = "SPOOR_LEASE_WAIT",
+        default_value = "10m",
+        value_parser = parse_overlap_arg
+    )]
+    pub lease_wait: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,10 +249,15 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
             migrate(&db).await?;
             println!("Schema of database {} is current", db.database());
         }
-        Command::Run(args) => run(&db, args).await?,
+        Command::Run(args) => run(&db, args, cli.connection.lease_wait).await?,
         Command::Segments(command) => {
             migrate(&db).await?;
-            segments(&db, command).await?;
+            match command {
+                SegmentsCommand::Add { .. } | SegmentsCommand::Delete { .. } => {
+                    with_lease(&db, cli.connection.lease_wait, segments(&db, command)).await?;
+                }
+                _ => segments(&db, command).await?,
+            }
         }
         Command::Forget {
             project,
@@ -252,7 +270,12 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
                 users,
                 anonymous_ids,
             };
-            let forgotten = crate::forget::forget(&db, &request).await?;
+            let forgotten = with_lease(
+                &db,
+                cli.connection.lease_wait,
+                crate::forget::forget(&db, &request),
+            )
+            .await?;
             if forgotten.rows.is_empty() {
                 println!("Nothing stored about them.");
             }
@@ -405,7 +428,25 @@ fn write_users(file: &std::path::Path, users: &Users) -> Result<(), Error> {
     std::fs::rename(&temporary, file).map_err(failed)
 }
 
-async fn run(db: &Db, args: RunArgs) -> Result<(), Error> {
+/// Runs `work` holding the writer lease ([`crate::lease`]), waiting up to `wait` for it.
+async fn with_lease<T>(
+    db: &Db,
+    wait: Duration,
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let holder = lease::holder_id();
+    let mut lease = Lease::acquire(db, &holder, lease::TTL, wait, |who| {
+        eprintln!("Waiting for another segmenter to finish writing: {who}");
+    })
+    .await?;
+    let done = lease.hold_while(db, work).await;
+    let released = lease.release(db).await;
+    let out = done??;
+    released?;
+    Ok(out)
+}
+
+async fn run(db: &Db, args: RunArgs, lease_wait: Duration) -> Result<(), Error> {
     let config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -424,10 +465,11 @@ async fn run(db: &Db, args: RunArgs) -> Result<(), Error> {
     };
     migrate(db).await?;
     let Some(every) = args.every else {
-        let report = run_once(db, &options).await?;
+        let report = with_lease(db, lease_wait, run_once(db, &options)).await?;
         println!("{report}");
         return Ok(());
     };
+    let holder = lease::holder_id();
     let mut options = options;
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -441,15 +483,40 @@ async fn run(db: &Db, args: RunArgs) -> Result<(), Error> {
             }
             _ = ticker.tick() => {}
         }
-        match run_once(db, &options).await {
-            Ok(report) => println!("{report}"),
+        // Each tick takes the writer lease for its run and gives it back: other processes
+        // (a second `run --every`, `forget`, `segments add`) write in between, and of several
+        // `run --every` processes one runs each tick — incremental from the same watermark.
+        let mut lease = match Lease::try_acquire(db, &holder, lease::TTL).await {
+            Ok(lease) => lease,
+            Err(LeaseError::Held(who)) => {
+                tracing::info!(holder = %who, "Skipping this run: another segmenter is writing");
+                continue;
+            }
+            Err(LeaseError::Lost(_)) => continue,
+            Err(LeaseError::Db(error)) => {
+                tracing::error!(error = %error, "Cannot take the writer lease; retrying at the next interval");
+                continue;
+            }
+        };
+        let outcome = lease.hold_while(db, run_once(db, &options)).await;
+        if let Err(error) = lease.release(db).await {
+            tracing::warn!(error = %error, "Could not release the writer lease; it expires by itself");
+        }
+        match outcome {
+            Ok(Ok(report)) => {
+                println!("{report}");
+                // A requested full rebuild is done; until it is, every tick retries it.
+                options.full = false;
+            }
             // A failed run is retried at the next tick; the watermark did not move.
-            Err(error @ (Error::Unreachable { .. } | Error::Query { .. })) => {
+            Ok(Err(error @ (Error::Unreachable { .. } | Error::Query { .. }))) => {
                 tracing::error!(error = %error, "Run failed; retrying at the next interval");
             }
-            Err(error) => return Err(error),
+            Ok(Err(error)) => return Err(error),
+            Err(error) => {
+                tracing::error!(error = %error, "Run stopped; retrying at the next interval");
+            }
         }
-        options.full = false;
     }
 }
 

@@ -33,6 +33,9 @@ pub enum Error {
     UnknownSegment(String),
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),
+    /// Another process holds the writer lease ([`crate::lease`]).
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl Error {
@@ -51,7 +54,7 @@ impl Error {
 
     /// The exit code documented in the README: 3 ClickHouse unreachable, 4 a ClickHouse query
     /// or migration failed, 5 invalid configuration or segment definition, 6 unknown segment,
-    /// 7 the output could not be written.
+    /// 7 the output could not be written, 8 another segmenter is writing to the database.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Unreachable { .. } => 3,
@@ -59,6 +62,7 @@ impl Error {
             Error::Config(_) | Error::Segment(_) => 5,
             Error::UnknownSegment(_) => 6,
             Error::Output(_) => 7,
+            Error::Busy(_) => 8,
         }
     }
 }

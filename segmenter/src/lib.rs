@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod forget;
+pub mod lease;
 pub mod run;
 pub mod segment;
 
