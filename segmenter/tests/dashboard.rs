@@ -231,3 +231,35 @@ async fn pages_forbid_caching_framing_and_every_script_but_their_own() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_page_says_how_fresh_its_numbers_are() {
+    let db = fresh_db("dashboard_fresh").await;
+    let (status, html) = get(&db, "/segments").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<div class=\"fresh stale\""), "{html}");
+    assert!(html.contains(">No run yet</div>"), "{html}");
+    // A run that finished five hours ago: the segmenter has stopped.
+    db.client()
+        .query(&format!(
+            "INSERT INTO {}.segmenter_runs (run_id, mode, started_at, finished_at, as_of, watermark, config, new_events, affected_days)
+             SELECT 1, 'incremental', now64(3) - INTERVAL 5 HOUR, now64(3) - INTERVAL 5 HOUR,
+                    now64(3), now64(3), '', 0, 0",
+            db.database()
+        ))
+        .execute()
+        .await
+        .unwrap();
+    for uri in ["/reports", "/segments", "/profiles", "/members", "/tickets"] {
+        let (_, html) = get(&db, uri).await;
+        assert!(html.contains("<div class=\"fresh stale\""), "{uri}: {html}");
+        assert!(html.contains(">Updated 5 h ago</div>"), "{uri}: {html}");
+    }
+    run(&db, "2026-11-21T12:00:00Z").await;
+    let (_, html) = get(&db, "/reports").await;
+    assert!(
+        html.contains("<div class=\"fresh\" title=\"Latest segmenter run finished at 20"),
+        "{html}"
+    );
+    assert!(html.contains(">Updated just now</div>"), "{html}");
+}

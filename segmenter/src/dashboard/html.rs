@@ -43,7 +43,7 @@ header .brand { font-weight:700; letter-spacing:.02em; }
 header .brand span { color:#8fa6ff; }
 header nav a { color:#c9d1e4; text-decoration:none; margin-right:18px; padding:17px 0; border-bottom:2px solid transparent; }
 header nav a.on, header nav a:hover { color:#fff; border-bottom-color:#8fa6ff; }
-header form { margin-left:auto; }
+header nav { margin-right:auto; }
 header select { background:#232a3b; color:#fff; border:1px solid #3a4257; border-radius:6px; padding:4px 8px; }
 main { max-width:1200px; margin:0 auto; padding:24px; }
 h1 { font-size:22px; margin:0 0 4px; }
@@ -75,17 +75,49 @@ dd { margin:0; word-break:break-word; }
 form.search input { padding:7px 10px; border:1px solid var(--line); border-radius:6px; width:280px; font:inherit; }
 form.search button { padding:7px 14px; border:0; border-radius:6px; background:var(--accent); color:#fff; font:inherit; cursor:pointer; }
 pre { background:#151a26; color:#e6e9f2; padding:14px; border-radius:10px; overflow:auto; font-size:13px; }
+header .fresh { font-size:13px; color:#b9c2d9; white-space:nowrap; }
+header .fresh.stale { color:#ffb86b; }
 .bar { display:inline-block; height:8px; background:#b8c5ff; border-radius:4px; vertical-align:middle; margin-left:8px; }
 "#;
 
-/// The page frame: header with navigation and project picker, then `body`.
-pub(super) fn page(
-    title: &str,
-    section: &str,
-    projects: &[String],
-    project: &str,
-    body: &str,
-) -> String {
+/// What the frame of every page shows besides the page itself.
+#[derive(Debug, Default)]
+pub(super) struct Chrome {
+    /// The projects with data, and the one shown.
+    pub(super) projects: Vec<String>,
+    pub(super) project: String,
+    /// The latest finished run (UTC time) and its age in seconds; `None`: no run yet.
+    pub(super) updated: Option<(String, u64)>,
+}
+
+/// Data older than this is shown as stale: `run --every` has stopped, or is failing.
+const STALE_AFTER_SECONDS: u64 = 3600;
+
+/// "Updated 3 min ago" (stale after an hour), or that no run has happened yet.
+fn freshness(updated: Option<&(String, u64)>) -> String {
+    let Some((at, age)) = updated else {
+        return "<div class=\"fresh stale\" title=\"Numbers appear after the first run: spoor-segmenter run\">No run yet</div>".to_owned();
+    };
+    let ago = match *age {
+        0..60 => "just now".to_owned(),
+        60..7200 => format!("{} min ago", age / 60),
+        7200..172_800 => format!("{} h ago", age / 3600),
+        _ => format!("{} days ago", age / 86_400),
+    };
+    let stale = if *age > STALE_AFTER_SECONDS {
+        " stale"
+    } else {
+        ""
+    };
+    format!(
+        "<div class=\"fresh{stale}\" title=\"Latest segmenter run finished at {} UTC\">Updated {ago}</div>",
+        esc(at)
+    )
+}
+
+/// The page frame: header with navigation, project picker and freshness, then `body`.
+pub(super) fn page(title: &str, section: &str, chrome: &Chrome, body: &str) -> String {
+    let (projects, project) = (&chrome.projects, chrome.project.as_str());
     let mut nav = String::new();
     for (href, label) in [
         ("/reports", "Reports"),
@@ -124,9 +156,10 @@ pub(super) fn page(
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{} · Spoor</title><style>{STYLE}</style></head><body>\
-<header><div class=\"brand\">Spoor <span>segments</span></div><nav>{nav}</nav>{picker}</header>\
+<header><div class=\"brand\">Spoor <span>segments</span></div><nav>{nav}</nav>{picker}{fresh}</header>\
 <main>{body}</main></body></html>",
-        esc(title)
+        esc(title),
+        fresh = freshness(chrome.updated.as_ref()),
     )
 }
 

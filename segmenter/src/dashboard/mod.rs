@@ -143,6 +143,10 @@ impl IntoResponse for PageError {
             status.canonical_reason().unwrap_or("Error"),
             html::esc(&message)
         );
-        (status, Html(html::page("Error", "", &[], "", &body))).into_response()
+        (
+            status,
+            Html(html::page("Error", "", &html::Chrome::default(), &body)),
+        )
+            .into_response()
     }
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use spoor_schema::segmenter::Period;
 
 use super::data::{Grid, grid};
-use super::html::{Cell, cards, col, esc, facts, number, page, table, url};
+use super::html::{Cell, Chrome, cards, col, esc, facts, number, page, table, url};
 use super::{AppState, PageError};
 use crate::segment::store;
 
@@ -22,6 +22,34 @@ pub(super) struct Params {
 }
 
 type PageResult = Result<Html<String>, PageError>;
+
+/// What every page's frame shows: the projects, the chosen one, how fresh the data is.
+async fn chrome(state: &AppState, wanted: Option<&str>) -> Result<Chrome, PageError> {
+    let (projects, project) = projects(state, wanted).await?;
+    let runs = grid(
+        &state.db,
+        "read the latest run",
+        "SELECT count() AS runs, toString(max(finished_at)) AS at,
+                dateDiff('second', max(finished_at), now64(3)) AS age
+         FROM {db}.segmenter_runs WHERE mode IN ('full', 'incremental')",
+        &[],
+    )
+    .await?;
+    let row = runs.rows.first().cloned().unwrap_or_default();
+    let updated = match runs.get(&row, "runs").parse::<u64>() {
+        Ok(n) if n > 0 => runs
+            .get(&row, "age")
+            .parse::<i64>()
+            .ok()
+            .map(|age| (runs.get(&row, "at").to_owned(), age.max(0).unsigned_abs())),
+        _ => None,
+    };
+    Ok(Chrome {
+        projects,
+        project,
+        updated,
+    })
+}
 
 /// The projects that have data, and the one the page shows.
 async fn projects(
@@ -57,7 +85,8 @@ pub(super) async fn reports(
     State(state): State<AppState>,
     Query(params): Query<Params>,
 ) -> PageResult {
-    let (all, project) = projects(&state, params.project.as_deref()).await?;
+    let chrome = chrome(&state, params.project.as_deref()).await?;
+    let project = chrome.project.clone();
     let period = match params.period.as_deref() {
         Some("weekly") => Period::Weekly,
         Some("monthly") => Period::Monthly,
@@ -272,7 +301,7 @@ pub(super) async fn reports(
         &project,
         "No data yet: run `spoor-segmenter run` after events arrive.",
     );
-    Ok(Html(page("Reports", "reports", &all, &project, &body)))
+    Ok(Html(page("Reports", "reports", &chrome, &body)))
 }
 
 fn or_dash(text: &str) -> String {
@@ -287,7 +316,8 @@ pub(super) async fn segments(
     State(state): State<AppState>,
     Query(params): Query<Params>,
 ) -> PageResult {
-    let (all, project) = projects(&state, params.project.as_deref()).await?;
+    let chrome = chrome(&state, params.project.as_deref()).await?;
+    let project = chrome.project.clone();
     let list = store::list(&state.db).await?;
     let g = Grid {
         columns: [
@@ -334,7 +364,7 @@ pub(super) async fn segments(
             "No segments yet.",
         )
     );
-    Ok(Html(page("Segments", "segments", &all, &project, &body)))
+    Ok(Html(page("Segments", "segments", &chrome, &body)))
 }
 
 pub(super) async fn segment(
@@ -342,7 +372,8 @@ pub(super) async fn segment(
     Path(id): Path<String>,
     Query(params): Query<Params>,
 ) -> PageResult {
-    let (all, project) = projects(&state, params.project.as_deref()).await?;
+    let chrome = chrome(&state, params.project.as_deref()).await?;
+    let project = chrome.project.clone();
     let (summary, definition) = store::get(&state.db, &id).await?;
     let p = [("id", id.as_str())];
     let daily = grid(
@@ -422,7 +453,7 @@ pub(super) async fn segment(
         "No history yet.",
     );
     body += "</div></div>";
-    Ok(Html(page(&summary.name, "segments", &all, &project, &body)))
+    Ok(Html(page(&summary.name, "segments", &chrome, &body)))
 }
 
 /// The segment's members as a CSV download (see [`store::export`]).
@@ -449,7 +480,8 @@ pub(super) async fn profiles(
     State(state): State<AppState>,
     Query(params): Query<Params>,
 ) -> PageResult {
-    let (all, project) = projects(&state, params.project.as_deref()).await?;
+    let chrome = chrome(&state, params.project.as_deref()).await?;
+    let project = chrome.project.clone();
     let wanted = params.person.as_deref().map(str::trim).unwrap_or_default();
     let mut body = format!(
         "<h1>Profiles</h1><p class=\"sub\">Look up a person by user id, anonymous id or <code>anon:&lt;id&gt;</code>.</p>\
@@ -483,7 +515,7 @@ pub(super) async fn profiles(
             &project,
             "No profiles yet.",
         );
-        return Ok(Html(page("Profiles", "profiles", &all, &project, &body)));
+        return Ok(Html(page("Profiles", "profiles", &chrome, &body)));
     }
     // The person: as given, as an anonymous id, or the user an anonymous id resolves to.
     let resolved = grid(
@@ -588,14 +620,15 @@ pub(super) async fn profiles(
         "No activity.",
     );
     body += "</div></div>";
-    Ok(Html(page(&person, "profiles", &all, &project, &body)))
+    Ok(Html(page(&person, "profiles", &chrome, &body)))
 }
 
 pub(super) async fn members(
     State(state): State<AppState>,
     Query(params): Query<Params>,
 ) -> PageResult {
-    let (all, project) = projects(&state, params.project.as_deref()).await?;
+    let chrome = chrome(&state, params.project.as_deref()).await?;
+    let project = chrome.project.clone();
     let q = params.q.clone().unwrap_or_default();
     let p = [("project", project.as_str()), ("q", q.as_str())];
     let totals = grid(
@@ -657,14 +690,15 @@ pub(super) async fn members(
         &project,
         "No members.",
     );
-    Ok(Html(page("Members", "members", &all, &project, &body)))
+    Ok(Html(page("Members", "members", &chrome, &body)))
 }
 
 pub(super) async fn tickets(
     State(state): State<AppState>,
     Query(params): Query<Params>,
 ) -> PageResult {
-    let (all, project) = projects(&state, params.project.as_deref()).await?;
+    let chrome = chrome(&state, params.project.as_deref()).await?;
+    let project = chrome.project.clone();
     let status = match params.status.as_deref() {
         Some(s @ ("open" | "answered" | "resolved" | "reopened")) => s.to_owned(),
         _ => String::new(),
@@ -736,5 +770,5 @@ pub(super) async fn tickets(
         &project,
         "No tickets.",
     );
-    Ok(Html(page("Tickets", "tickets", &all, &project, &body)))
+    Ok(Html(page("Tickets", "tickets", &chrome, &body)))
 }
