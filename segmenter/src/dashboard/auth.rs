@@ -43,6 +43,8 @@ pub const CHECKS_PER_MINUTE: u32 = 10;
 pub const REMEMBER: Duration = Duration::from_secs(15 * 60);
 /// At most this many remembered pairs (the oldest half is forgotten beyond it).
 pub const REMEMBERED: usize = 1024;
+/// Client addresses with a spent quota kept before the fully replenished ones are dropped.
+const REMEMBERED_ADDRESSES: usize = 10_000;
 /// Hashes computed at once (each takes a blocking thread and ~19 MiB).
 pub const CONCURRENT_CHECKS: usize = 2;
 
@@ -264,6 +266,11 @@ pub async fn require_user(State(auth): State<Arc<Auth>>, request: Request, next:
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    // Addresses whose quota is whole again are forgotten once many are kept (memory stays
+    // bounded however many addresses try).
+    if auth.limiter.len() >= REMEMBERED_ADDRESSES {
+        auth.limiter.retain_recent();
+    }
     if let Err(not_until) = auth.limiter.check_key(&client) {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         return too_many(wait);
