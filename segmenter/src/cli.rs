@@ -344,7 +344,7 @@ fn dashboard_auth(
             "Names and passwords travel in clear text over plain HTTP: put a TLS proxy in front of {listen}"
         );
     }
-    Ok(Some(Auth::new(users)))
+    Auth::from_file(path).map(Some).map_err(Error::Config)
 }
 
 fn users(command: &UsersCommand) -> Result<(), Error> {

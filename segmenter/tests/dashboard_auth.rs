@@ -301,8 +301,19 @@ async fn users_commands_write_the_file_and_serve_uses_it() {
         Some(&basic("bo", "another long one")),
     )
     .unwrap();
+    // The file changes while serve runs: a user added can sign in, one removed no longer can,
+    // even with a sign-in remembered from before.
+    let (code, _, _) = cli(&["users", "add", "cy", "--file", f], "cy's long password\n");
+    assert_eq!(code, Some(0));
+    let (code, _, _) = cli(&["users", "remove", "ana", "--file", f], "");
+    assert_eq!(code, Some(0));
+    std::thread::sleep(Duration::from_millis(2500));
+    let cy = http("/segments", Some(&basic("cy", "cy's long password"))).unwrap();
+    let ana_after = http("/segments", Some(&basic("ana", PASSWORD))).unwrap();
     let _ = server.kill();
     let _ = server.wait();
+    assert!(cy.starts_with("HTTP/1.1 200"), "{cy}");
+    assert!(ana_after.starts_with("HTTP/1.1 401"), "{ana_after}");
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
     assert!(
         shown.starts_with("HTTP/1.1 200") && shown.contains("/shoes"),

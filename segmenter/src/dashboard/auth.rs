@@ -20,9 +20,9 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, Params};
@@ -176,9 +176,20 @@ pub fn hash_with(password: &str, params: Params) -> Result<String, String> {
 
 type Limiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
 
+/// How often, at most, the users file is looked at for changes.
+pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
+
+/// Where the users came from, to pick up changes without a restart.
+struct Source {
+    path: PathBuf,
+    modified: Option<SystemTime>,
+    looked: Instant,
+}
+
 /// The dashboard's sign-in state: the users, the remembered checks, the per-address limits.
 pub struct Auth {
-    users: Users,
+    users: RwLock<Arc<Users>>,
+    source: Option<Mutex<Source>>,
     /// A hash no password matches, checked for unknown names.
     dummy: String,
     remembered: Mutex<HashMap<[u8; 32], Instant>>,
@@ -187,7 +198,60 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// Signs in the users of the file at `path`, re-read when it changes (looked at every
+    /// [`RELOAD_EVERY`] at most): a user added or removed, or a new password, counts from then
+    /// on, and every remembered sign-in is forgotten. A file that no longer parses is reported
+    /// in the log and the users read before stay.
+    pub fn from_file(path: &Path) -> Result<Arc<Auth>, String> {
+        let users = Users::load(path)?;
+        let auth = Auth::build(users);
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        Ok(Arc::new(Auth {
+            source: Some(Mutex::new(Source {
+                path: path.to_owned(),
+                modified,
+                looked: Instant::now(),
+            })),
+            ..auth
+        }))
+    }
+
+    /// Signs in `users` (fixed).
     pub fn new(users: Users) -> Arc<Auth> {
+        Arc::new(Auth::build(users))
+    }
+
+    /// Re-reads the users file if it changed since it was last read.
+    fn reload_if_changed(&self) {
+        let Some(source) = &self.source else { return };
+        let mut source = source.lock().unwrap_or_else(|e| e.into_inner());
+        if source.looked.elapsed() < RELOAD_EVERY {
+            return;
+        }
+        source.looked = Instant::now();
+        let modified = std::fs::metadata(&source.path)
+            .and_then(|m| m.modified())
+            .ok();
+        if modified == source.modified {
+            return;
+        }
+        source.modified = modified;
+        match Users::load(&source.path) {
+            Ok(users) => {
+                *self.users.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(users);
+                self.remembered
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clear();
+                tracing::info!(path = %source.path.display(), "Dashboard users re-read");
+            }
+            Err(error) => {
+                tracing::error!(%error, "Dashboard users file not re-read; the users read before stay");
+            }
+        }
+    }
+
+    fn build(users: Users) -> Auth {
         // Same cost as the users' hashes, so an unknown name takes as long as a wrong password.
         let params = users
             .entries
@@ -197,13 +261,14 @@ impl Auth {
             .unwrap_or_default();
         let dummy = hash_with("no password matches this", params).unwrap_or_default();
         let per_minute = NonZeroU32::new(CHECKS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
-        Arc::new(Auth {
-            users,
+        Auth {
+            users: RwLock::new(Arc::new(users)),
+            source: None,
             dummy,
             remembered: Mutex::new(HashMap::new()),
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             checks: Semaphore::new(CONCURRENT_CHECKS),
-        })
+        }
     }
 
     fn is_remembered(&self, digest: &[u8; 32]) -> bool {
@@ -230,8 +295,9 @@ impl Auth {
             return false;
         };
         let auth = Arc::clone(self);
+        let users = Arc::clone(&self.users.read().unwrap_or_else(|e| e.into_inner()));
         tokio::task::spawn_blocking(move || {
-            let (hash, known) = match auth.users.get(&name) {
+            let (hash, known) = match users.get(&name) {
                 Some(hash) => (hash, true),
                 None => (auth.dummy.as_str(), false),
             };
@@ -250,6 +316,7 @@ pub async fn require_user(State(auth): State<Arc<Auth>>, request: Request, next:
     if request.uri().path() == "/healthz" {
         return next.run(request).await;
     }
+    auth.reload_if_changed();
     let Some((name, password)) = basic_credentials(&request) else {
         return refused("Sign in with your dashboard user name and password.");
     };
