@@ -50,14 +50,14 @@ async fn one_holder_at_a_time_until_it_releases() {
 #[tokio::test]
 async fn an_expired_term_is_taken_over_and_its_holder_learns_it() {
     let db = fresh_db("lease_expiry").await;
-    let mut a = Lease::try_acquire(&db, "host:1:a", Duration::from_millis(800))
+    let mut a = Lease::try_acquire(&db, "host:1:a", Duration::from_secs(4))
         .await
         .unwrap();
     assert!(matches!(
         Lease::try_acquire(&db, "host:2:b", TTL).await,
         Err(LeaseError::Held(_))
     ));
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     let _b = Lease::try_acquire(&db, "host:2:b", TTL).await.unwrap();
     match a.renew(&db).await {
         Err(LeaseError::Lost(winner)) => assert_eq!(winner, "host:2:b"),
@@ -65,14 +65,14 @@ async fn an_expired_term_is_taken_over_and_its_holder_learns_it() {
     }
     // hold_while stops the work when a renewal fails: the work stalls this process (a
     // blocking call) past the lease's time, another process takes the lease meanwhile.
-    let mut c = Lease::try_acquire(&db, "host:2:b", Duration::from_millis(600))
+    let mut c = Lease::try_acquire(&db, "host:2:b", Duration::from_secs(2))
         .await
         .unwrap();
     let thief = std::thread::spawn({
         // A client of its own: a clone would share connections driven by this (stalled) runtime.
         let db = spoor_segmenter::Db::new(&clickhouse_url(), db.layout().clone()).unwrap();
         move || {
-            std::thread::sleep(Duration::from_millis(900));
+            std::thread::sleep(Duration::from_secs(3));
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -83,7 +83,7 @@ async fn an_expired_term_is_taken_over_and_its_holder_learns_it() {
         }
     });
     let stolen = async {
-        std::thread::sleep(Duration::from_millis(1500));
+        std::thread::sleep(Duration::from_secs(5));
         tokio::time::sleep(Duration::from_secs(60)).await;
     };
     let started = Instant::now();
@@ -180,27 +180,40 @@ async fn writing_commands_wait_for_the_lease_or_give_up_with_exit_code_8() {
         .is_empty(),
         "no run happened"
     );
-    // Released while a run waits: the run goes ahead.
-    let waiting = std::thread::spawn({
-        let url = clickhouse_url();
-        let name = db.database().to_owned();
-        move || {
-            Command::new(env!("CARGO_BIN_EXE_spoor-segmenter"))
-                .args(["run", "--quiet", "--lease-wait", "60s"])
-                .args(["--clickhouse-url", &url, "--database", &name])
-                .output()
-                .unwrap()
+    // Released while a run waits (once it says so): the run goes ahead.
+    let mut waiting = Command::new(env!("CARGO_BIN_EXE_spoor-segmenter"))
+        .args(["run", "--quiet", "--lease-wait", "60s"])
+        .args([
+            "--clickhouse-url",
+            &clickhouse_url(),
+            "--database",
+            db.database(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = waiting.stderr.take().unwrap();
+    let (told, said) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap_or_default();
+            if line.contains("Waiting for another segmenter to finish writing: ops-box:42:abcd") {
+                let _ = told.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
         }
+        all
     });
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let waited = said.recv_timeout(Duration::from_secs(60));
     held.release(&db).await.unwrap();
-    let out = waiting.join().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(
-        err.contains("Waiting for another segmenter to finish writing: ops-box:42:abcd"),
-        "{err}"
-    );
+    let status = waiting.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(waited.is_ok(), "it never said it waits: {err}");
+    assert_eq!(status.code(), Some(0), "{err}");
     assert_eq!(
         rows(
             &db,
