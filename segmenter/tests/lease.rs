@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -135,19 +134,7 @@ async fn writing_commands_wait_for_the_lease_or_give_up_with_exit_code_8() {
     let held = Lease::try_acquire(&db, "ops-box:42:abcd", TTL)
         .await
         .unwrap();
-    let cli = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_spoor-segmenter"))
-            .args(args)
-            .args([
-                "--clickhouse-url",
-                &clickhouse_url(),
-                "--database",
-                db.database(),
-            ])
-            .env_remove("SPOOR_LEASE_WAIT")
-            .output()
-            .unwrap()
-    };
+    let cli = |args: &[&str]| segmenter_command(&db, args).output().unwrap();
     for args in [
         &["run", "--quiet", "--lease-wait", "2s"][..],
         &[
@@ -181,14 +168,7 @@ async fn writing_commands_wait_for_the_lease_or_give_up_with_exit_code_8() {
         "no run happened"
     );
     // Released while a run waits (once it says so): the run goes ahead.
-    let mut waiting = Command::new(env!("CARGO_BIN_EXE_spoor-segmenter"))
-        .args(["run", "--quiet", "--lease-wait", "60s"])
-        .args([
-            "--clickhouse-url",
-            &clickhouse_url(),
-            "--database",
-            db.database(),
-        ])
+    let mut waiting = segmenter_command(&db, &["run", "--quiet", "--lease-wait", "60s"])
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -472,17 +472,7 @@ async fn cli_manages_segments_and_exit_codes_are_clear() {
     )
     .unwrap();
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(bin)
-            .args(args)
-            .args([
-                "--clickhouse-url",
-                &clickhouse_url(),
-                "--database",
-                db.database(),
-            ])
-            .env_remove("SPOOR_CLUSTER")
-            .output()
-            .unwrap();
+        let out = segmenter_command(&db, args).output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),

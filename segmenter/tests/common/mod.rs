@@ -16,6 +16,22 @@ pub fn clickhouse_url() -> String {
     std::env::var("SPOOR_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".to_owned())
 }
 
+/// `spoor-segmenter ARGS` against `db`, without the environment's cluster and lease settings.
+pub fn segmenter_command(db: &Db, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_spoor-segmenter"));
+    command
+        .args(args)
+        .args([
+            "--clickhouse-url",
+            &clickhouse_url(),
+            "--database",
+            db.database(),
+        ])
+        .env_remove("SPOOR_CLICKHOUSE_CLUSTER")
+        .env_remove("SPOOR_LEASE_WAIT");
+    command
+}
+
 /// A migrated, empty database whose name is unique to this test and process.
 pub async fn fresh_db(test: &str) -> Db {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
