@@ -5,6 +5,7 @@
 //! rows never travel through this process except to show them. Values reach SQL only as
 //! server-side parameters; identifiers only from `spoor_schema` definitions or whitelists.
 
+pub mod analysis;
 pub(crate) mod build;
 pub mod config;
 pub mod db;

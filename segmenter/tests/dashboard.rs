@@ -189,6 +189,8 @@ async fn pages_forbid_caching_framing_and_every_script_but_their_own() {
     for uri in [
         "/reports?project=p1",
         "/profiles?project=p1&person=u1",
+        "/funnels?project=p1&k=page&v=/&k=event&v=order_completed",
+        "/retention?project=p1",
         "/segments/buyers/members.csv",
         "/nowhere",
     ] {
@@ -250,7 +252,15 @@ async fn every_page_says_how_fresh_its_numbers_are() {
         .execute()
         .await
         .unwrap();
-    for uri in ["/reports", "/segments", "/profiles", "/members", "/tickets"] {
+    for uri in [
+        "/reports",
+        "/funnels",
+        "/retention",
+        "/segments",
+        "/profiles",
+        "/members",
+        "/tickets",
+    ] {
         let (_, html) = get(&db, uri).await;
         assert!(html.contains("<div class=\"fresh stale\""), "{uri}: {html}");
         assert!(html.contains(">Updated 5 h ago</div>"), "{uri}: {html}");

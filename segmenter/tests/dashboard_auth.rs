@@ -81,6 +81,8 @@ async fn every_page_but_health_needs_a_user() {
     for uri in [
         "/",
         "/reports?project=p1",
+        "/funnels?project=p1&k=page&v=/&k=event&v=x",
+        "/retention",
         "/segments",
         "/profiles?project=p1&person=anon:a1",
         "/members",

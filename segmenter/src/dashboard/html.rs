@@ -74,6 +74,14 @@ dd { margin:0; word-break:break-word; }
 .empty { color:var(--muted); padding:18px; }
 form.search input { padding:7px 10px; border:1px solid var(--line); border-radius:6px; width:280px; font:inherit; }
 form.search button { padding:7px 14px; border:0; border-radius:6px; background:var(--accent); color:#fff; font:inherit; cursor:pointer; }
+form.query { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:12px 14px; margin-bottom:18px; }
+form.query .row { display:flex; gap:8px; align-items:center; margin-bottom:6px; }
+form.query .row b { color:var(--muted); width:18px; text-align:right; font-weight:600; }
+form.query select, form.query input { padding:6px 9px; border:1px solid var(--line); border-radius:6px; font:inherit; background:#fff; }
+form.query input[name=v] { width:300px; }
+form.query button { padding:7px 14px; border:0; border-radius:6px; background:var(--accent); color:#fff; font:inherit; cursor:pointer; }
+.error { background:#fdeaea; color:var(--bad); border-radius:8px; padding:10px 14px; margin-bottom:14px; }
+td.heat { text-align:center; font-variant-numeric:tabular-nums; }
 pre { background:#151a26; color:#e6e9f2; padding:14px; border-radius:10px; overflow:auto; font-size:13px; }
 header .fresh { font-size:13px; color:#b9c2d9; white-space:nowrap; }
 header .fresh.stale { color:#ffb86b; }
@@ -121,6 +129,8 @@ pub(super) fn page(title: &str, section: &str, chrome: &Chrome, body: &str) -> S
     let mut nav = String::new();
     for (href, label) in [
         ("/reports", "Reports"),
+        ("/funnels", "Funnels"),
+        ("/retention", "Retention"),
         ("/segments", "Segments"),
         ("/profiles", "Profiles"),
         ("/members", "Members"),

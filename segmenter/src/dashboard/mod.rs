@@ -3,6 +3,7 @@
 //! `app(state)` is the whole router, `signed_in(app, auth)` puts it behind the sign-in
 //! ([`auth`]); `serve` runs it. Tests call `app(state).oneshot(...)`.
 
+mod analysis;
 pub mod auth;
 mod data;
 mod html;
@@ -47,6 +48,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/reports") }))
         .route("/reports", get(pages::reports))
+        .route("/funnels", get(analysis::funnels))
+        .route("/retention", get(analysis::retention))
         .route("/segments", get(pages::segments))
         .route("/segments/{id}", get(pages::segment))
         .route("/segments/{id}/members.csv", get(pages::segment_csv))

@@ -19,12 +19,13 @@ pub(super) struct Params {
     pub(super) person: Option<String>,
     pub(super) q: Option<String>,
     pub(super) status: Option<String>,
+    pub(super) cohorts: Option<String>,
 }
 
 type PageResult = Result<Html<String>, PageError>;
 
 /// What every page's frame shows: the projects, the chosen one, how fresh the data is.
-async fn chrome(state: &AppState, wanted: Option<&str>) -> Result<Chrome, PageError> {
+pub(super) async fn chrome(state: &AppState, wanted: Option<&str>) -> Result<Chrome, PageError> {
     let (projects, project) = projects(state, wanted).await?;
     let runs = grid(
         &state.db,

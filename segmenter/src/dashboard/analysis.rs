@@ -1,0 +1,488 @@
+//! The Funnels and Retention pages: questions asked on demand ([`crate::analysis`]).
+
+use std::fmt::Write;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use time::{Date, Duration, OffsetDateTime, Time};
+
+use super::html::{esc, number, page, url};
+use super::pages::{Params, chrome};
+use super::{AppState, PageError};
+use crate::analysis::funnel::{MAX_STEPS, Step, StepKind};
+use crate::analysis::retention::{Period, Retention};
+use crate::analysis::{Funnel, Invalid};
+
+/// The conversion windows the form offers (any `N` + `m`/`h`/`d` is accepted).
+const WINDOWS: &[(&str, &str)] = &[
+    ("1h", "1 hour"),
+    ("1d", "1 day"),
+    ("7d", "7 days"),
+    ("14d", "14 days"),
+    ("30d", "30 days"),
+];
+const RANGES: &[u32] = &[7, 30, 90, 365];
+
+/// `/funnels?project=P&k=page&v=/shop&k=event&v=order_completed&window=7d&days=30&at=DAY`:
+/// the steps are the `k`/`v` pairs in order (a `v` without its `k` is a page step); step 1 in
+/// the `days` days up to `at` (today by default).
+pub(super) async fn funnels(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let form = FunnelForm::read(&pairs);
+    let chrome = chrome(&state, form.project.as_deref()).await?;
+    let project = chrome.project.clone();
+    let mut body = String::from(
+        "<h1>Funnels</h1><p class=\"sub\">Of the people who did step 1 in the chosen days, how many then did \
+         each next step, in order, within the conversion window of their step 1. Read live from the events; \
+         a visitor who signs in later counts once (as of the latest run); bots do not count.</p>",
+    );
+    let asked = form.funnel(&project);
+    body += &form.render(&project);
+    let status = match asked {
+        Ok(None) => {
+            let example = |label: &str, steps: &[(&str, &str)]| {
+                let mut href = format!("/funnels?project={}", url(&project));
+                for (k, v) in steps {
+                    let _ = write!(href, "&amp;k={k}&amp;v={}", url(v));
+                }
+                format!("<a href=\"{href}\">{}</a>", esc(label))
+            };
+            let _ = write!(
+                body,
+                "<div class=\"panel\"><div class=\"empty\">Add at least two steps. For example: {}, {}, {}.</div></div>",
+                example(
+                    "any page → order",
+                    &[("page", "/"), ("event", "order_completed")]
+                ),
+                example(
+                    "search → click → order",
+                    &[
+                        ("event", "search"),
+                        ("event", "click"),
+                        ("event", "order_completed")
+                    ]
+                ),
+                example(
+                    "sign-up → first order",
+                    &[("event", "member_signup"), ("event", "order_completed")]
+                ),
+            );
+            StatusCode::OK
+        }
+        Ok(Some(funnel)) => {
+            let people = funnel.people(&state.db).await?;
+            body += &funnel_table(&funnel, &people);
+            StatusCode::OK
+        }
+        Err(Invalid(message)) => {
+            body = body.replacen(
+                "<form",
+                &format!("<div class=\"error\">{}</div><form", esc(&message)),
+                1,
+            );
+            StatusCode::BAD_REQUEST
+        }
+    };
+    Ok((status, Html(page("Funnels", "funnels", &chrome, &body))).into_response())
+}
+
+/// The funnel form's fields, as given.
+struct FunnelForm {
+    project: Option<String>,
+    steps: Vec<(String, String)>,
+    window: String,
+    days: String,
+    at: String,
+}
+
+impl FunnelForm {
+    fn read(pairs: &[(String, String)]) -> FunnelForm {
+        let mut form = FunnelForm {
+            project: None,
+            steps: Vec::new(),
+            window: "7d".into(),
+            days: "30".into(),
+            at: String::new(),
+        };
+        let mut kind = None;
+        for (name, value) in pairs {
+            match name.as_str() {
+                "project" => form.project = Some(value.clone()),
+                "k" => kind = Some(value.clone()),
+                "v" => {
+                    let kind = kind.take().unwrap_or_else(|| "page".into());
+                    // The form's empty rows.
+                    if !value.trim().is_empty() {
+                        form.steps.push((kind, value.clone()));
+                    }
+                }
+                "window" => form.window = value.trim().to_owned(),
+                "days" => form.days = value.trim().to_owned(),
+                "at" => form.at = value.trim().to_owned(),
+                _ => {}
+            }
+        }
+        form
+    }
+
+    /// The funnel asked for; `None` when fewer than two steps are given (the form is shown).
+    fn funnel(&self, project: &str) -> Result<Option<Funnel>, Invalid> {
+        let window = window(&self.window)?;
+        let days: u32 = self
+            .days
+            .parse()
+            .ok()
+            .filter(|d| (1..=3650).contains(d))
+            .ok_or_else(|| {
+                Invalid(format!(
+                    "days is a number from 1 to 3650, not {:?}",
+                    self.days
+                ))
+            })?;
+        let last = day_or_today(&self.at)?;
+        let steps = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, (kind, value))| {
+                StepKind::parse(kind)
+                    .and_then(|kind| Step::new(kind, value))
+                    .map_err(|Invalid(m)| Invalid(format!("step {}: {m}", i + 1)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if steps.len() < 2 {
+            return Ok(None);
+        }
+        let until = OffsetDateTime::new_utc(last, Time::MIDNIGHT) + Duration::DAY;
+        let from = until - Duration::days(i64::from(days));
+        Funnel::new(project, steps, window, from, until).map(Some)
+    }
+
+    fn render(&self, project: &str) -> String {
+        let mut out = format!(
+            "<form class=\"query\" method=\"get\" action=\"/funnels\"><input type=\"hidden\" name=\"project\" value=\"{}\">",
+            esc(project)
+        );
+        let rows = (self.steps.len() + 1).clamp(3, MAX_STEPS);
+        for i in 0..rows {
+            let (kind, value) = self
+                .steps
+                .get(i)
+                .map_or(("page", ""), |(k, v)| (k.as_str(), v.as_str()));
+            let selected = |k: &str| if k == kind { " selected" } else { "" };
+            let _ = write!(
+                out,
+                "<div class=\"row\"><b>{}</b><select name=\"k\"><option value=\"page\"{}>Page view, path starts with</option>\
+                 <option value=\"event\"{}>Event (type or name)</option></select>\
+                 <input name=\"v\" value=\"{}\" placeholder=\"{}\"></div>",
+                i + 1,
+                selected("page"),
+                selected("event"),
+                esc(value),
+                match i {
+                    0 => "/shop",
+                    1 => "order_completed",
+                    _ => "optional",
+                },
+            );
+        }
+        out += "<div class=\"row\"><b></b>within <select name=\"window\">";
+        let mut known = false;
+        for (value, label) in WINDOWS {
+            let on = if *value == self.window {
+                known = true;
+                " selected"
+            } else {
+                ""
+            };
+            let _ = write!(out, "<option value=\"{value}\"{on}>{label}</option>");
+        }
+        if !known {
+            let _ = write!(
+                out,
+                "<option value=\"{0}\" selected>{0}</option>",
+                esc(&self.window)
+            );
+        }
+        out += "</select> of step 1, step 1 in the last <select name=\"days\">";
+        let mut known = false;
+        for days in RANGES {
+            let on = if days.to_string() == self.days {
+                known = true;
+                " selected"
+            } else {
+                ""
+            };
+            let _ = write!(out, "<option value=\"{days}\"{on}>{days} days</option>");
+        }
+        if !known {
+            let _ = write!(
+                out,
+                "<option value=\"{0}\" selected>{0} days</option>",
+                esc(&self.days)
+            );
+        }
+        let _ = write!(
+            out,
+            "</select> up to <input type=\"date\" name=\"at\" value=\"{}\"> <button>Show</button></div></form>",
+            esc(&self.at)
+        );
+        out
+    }
+}
+
+/// `30m`, `12h`, `7d`.
+fn window(text: &str) -> Result<Duration, Invalid> {
+    let invalid = || {
+        Invalid(format!(
+            "the window is a number and a unit (m, h or d), such as 7d, not {text:?}"
+        ))
+    };
+    let unit = text.chars().last().ok_or_else(invalid)?;
+    let n: i64 = text[..text.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| invalid())?;
+    let d = match unit {
+        'm' => Duration::minutes(n.min(1 << 20)),
+        'h' => Duration::hours(n.min(1 << 20)),
+        'd' => Duration::days(n.min(1 << 20)),
+        _ => return Err(invalid()),
+    };
+    Ok(d)
+}
+
+/// `YYYY-MM-DD`, or today (UTC) when empty.
+fn day_or_today(text: &str) -> Result<Date, Invalid> {
+    if text.is_empty() {
+        return Ok(OffsetDateTime::now_utc().date());
+    }
+    Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| Invalid(format!("a day is written YYYY-MM-DD, not {text:?}")))
+}
+
+fn funnel_table(funnel: &Funnel, people: &[u64]) -> String {
+    let first = people.first().copied().unwrap_or(0);
+    let last = people.last().copied().unwrap_or(0);
+    let pct = |n: u64, of: u64| {
+        if of == 0 {
+            "–".to_owned()
+        } else {
+            format!("{:.1}%", 100.0 * n as f64 / of as f64)
+        }
+    };
+    let mut out = format!(
+        "<div class=\"cards\"><div class=\"card\"><div class=\"label\">Did step 1</div><div class=\"value\">{}</div></div>\
+         <div class=\"card\"><div class=\"label\">Did every step</div><div class=\"value\">{}</div></div>\
+         <div class=\"card\"><div class=\"label\">Conversion</div><div class=\"value\">{}</div></div></div>\
+         <h2>Steps</h2><div class=\"panel\"><table><thead><tr><th>Step</th><th class=\"num\">People</th>\
+         <th class=\"num\">Of step 1</th><th class=\"num\">From the step before</th><th class=\"num\">Dropped</th></tr></thead><tbody>",
+        number(&first.to_string()),
+        number(&last.to_string()),
+        pct(last, first),
+    );
+    for (i, (step, &n)) in funnel.steps.iter().zip(people).enumerate() {
+        let before = if i == 0 {
+            None
+        } else {
+            people.get(i - 1).copied()
+        };
+        let width = if first == 0 {
+            0.0
+        } else {
+            160.0 * n as f64 / first as f64
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}. {}</td><td class=\"num\">{}<span class=\"bar\" style=\"width:{width:.0}px\"></span></td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            i + 1,
+            esc(&step.label()),
+            number(&n.to_string()),
+            pct(n, first),
+            before.map_or_else(String::new, |b| pct(n, b)),
+            before.map_or_else(String::new, |b| number(&b.saturating_sub(n).to_string())),
+        );
+    }
+    out += "</tbody></table></div>";
+    out
+}
+
+/// `/retention?project=P&period=week|month&cohorts=N&at=DAY`: cohorts by the week (month) people
+/// were first seen, up to `at` (today by default).
+pub(super) async fn retention(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> Result<Response, PageError> {
+    let chrome = chrome(&state, params.project.as_deref()).await?;
+    let project = chrome.project.clone();
+    let asked = retention_asked(&params, &project);
+    let period = asked.as_ref().map_or(Period::Week, |r| r.period);
+    let mut body = String::from(
+        "<h1>Retention</h1><p class=\"sub\">People grouped by the period they were first seen, and the share of \
+         each group active again (any event) in the periods after. As of the latest run.</p><div class=\"tabs\">",
+    );
+    for p in [Period::Week, Period::Month] {
+        let _ = write!(
+            body,
+            "<a href=\"/retention?project={}&amp;period={}\"{}>{}</a>",
+            url(&project),
+            p.name(),
+            if p == period { " class=\"on\"" } else { "" },
+            if p == Period::Week {
+                "Weekly"
+            } else {
+                "Monthly"
+            },
+        );
+    }
+    body += "</div>";
+    let retention = match asked {
+        Ok(r) => r,
+        Err(Invalid(message)) => {
+            let _ = write!(
+                body,
+                "<h2></h2><div class=\"error\">{}</div>",
+                esc(&message)
+            );
+            return Ok((
+                StatusCode::BAD_REQUEST,
+                Html(page("Retention", "retention", &chrome, &body)),
+            )
+                .into_response());
+        }
+    };
+    let cohorts = retention.cohorts(&state.db).await?;
+    let unit = if period == Period::Week {
+        "Week"
+    } else {
+        "Month"
+    };
+    let _ = write!(
+        body,
+        "<h2>{} cohorts up to {}</h2><div class=\"panel\"><table><thead><tr><th>First seen</th><th class=\"num\">People</th>",
+        cohorts.len(),
+        retention.until
+    );
+    for n in 0..cohorts.len() {
+        let _ = write!(body, "<th class=\"num\">{unit} {n}</th>");
+    }
+    body += "</tr></thead><tbody>";
+    // The "all cohorts" row: period n over the cohorts old enough to have one.
+    let mut total = vec![(0u64, 0u64); cohorts.len()];
+    for cohort in cohorts.iter().rev() {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td class=\"num\">{}</td>",
+            cohort.start,
+            number(&cohort.people.to_string())
+        );
+        for (n, &active) in cohort.active.iter().enumerate() {
+            if let Some(t) = total.get_mut(n) {
+                t.0 += active;
+                t.1 += cohort.people;
+            }
+            body += &heat(active, cohort.people);
+        }
+        body += "</tr>";
+    }
+    body += "<tr><td><b>All cohorts</b></td><td></td>";
+    for (active, people) in total {
+        body += &heat(active, people);
+    }
+    body += "</tr></tbody></table></div>";
+    Ok(Html(page("Retention", "retention", &chrome, &body)).into_response())
+}
+
+fn retention_asked(params: &Params, project: &str) -> Result<Retention, Invalid> {
+    let period = match params.period.as_deref().map(str::trim) {
+        None | Some("") => Period::Week,
+        Some(p) => Period::parse(p)?,
+    };
+    let cohorts = match params.cohorts.as_deref().map(str::trim) {
+        None | Some("") => {
+            if period == Period::Week {
+                8
+            } else {
+                6
+            }
+        }
+        Some(n) => n
+            .parse()
+            .map_err(|_| Invalid(format!("cohorts is a number, not {n:?}")))?,
+    };
+    let until = day_or_today(params.at.as_deref().unwrap_or_default().trim())?;
+    Retention::new(project, period, cohorts, until)
+}
+
+/// A cell: the share of `people` that `active` is, shaded by it; the count on hover.
+fn heat(active: u64, people: u64) -> String {
+    if people == 0 {
+        return "<td class=\"heat\">–</td>".to_owned();
+    }
+    let share = active as f64 / people as f64;
+    let ink = if share > 0.55 { "#fff" } else { "inherit" };
+    format!(
+        "<td class=\"heat\" style=\"background:rgba(59,91,219,{:.2});color:{ink}\" title=\"{active} of {people}\">{:.1}%</td>",
+        0.06 + 0.84 * share,
+        100.0 * share
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows() {
+        assert_eq!(window("7d").unwrap(), Duration::days(7));
+        assert_eq!(window("90m").unwrap(), Duration::minutes(90));
+        assert_eq!(window("12h").unwrap(), Duration::hours(12));
+        for bad in [
+            "",
+            "d",
+            "7",
+            "7w",
+            "-",
+            "x7d",
+            "99999999999999999999d",
+            "7é",
+        ] {
+            assert!(window(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn form_pairs_steps_in_order() {
+        let pairs: Vec<(String, String)> = [
+            ("project", "p1"),
+            ("k", "page"),
+            ("v", "/shop"),
+            ("k", "event"),
+            ("v", " "),
+            ("v", "/cart"),
+            ("k", "event"),
+            ("v", "order_completed"),
+        ]
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+        let form = FunnelForm::read(&pairs);
+        assert_eq!(
+            form.steps,
+            [
+                ("page".to_owned(), "/shop".to_owned()),
+                ("page".to_owned(), "/cart".to_owned()),
+                ("event".to_owned(), "order_completed".to_owned())
+            ]
+        );
+        let funnel = form.funnel("p1").unwrap().unwrap();
+        assert_eq!(funnel.steps.len(), 3);
+        assert_eq!(funnel.until - funnel.from, Duration::days(30));
+    }
+}
