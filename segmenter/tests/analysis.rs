@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt;
+use spoor_segmenter::analysis::funnel::{Breakdown, Conversion};
 use spoor_segmenter::analysis::retention::Period;
 use spoor_segmenter::analysis::{Cohort, Funnel, Retention, Step, StepKind};
 use spoor_segmenter::dashboard::{AppState, app};
@@ -28,8 +29,16 @@ use tower::ServiceExt;
 /// | a7 | /shop at 23:00 on the range's last day, search the next morning | 2 |
 /// | a8 | /shop and a search the day after the range | 0 (step 1 outside it) |
 fn funnel_events() -> Vec<Ev> {
+    let on = |device: &str, mut e: Ev| {
+        e.0.device_class = device.to_owned();
+        e
+    };
     vec![
-        page("2026-11-21T09:00:00Z", "a1", "s1", "/shop/boots"),
+        on(
+            "mobile",
+            page("2026-11-21T09:00:00Z", "a1", "s1", "/shop/boots")
+                .referrer("www.google.com", "search"),
+        ),
         ev("search", "2026-11-21T09:05:00Z", "a1")
             .session("s1")
             .search("boots", Some(3)),
@@ -45,8 +54,11 @@ fn funnel_events() -> Vec<Ev> {
         ev("search", "2026-11-21T08:00:00Z", "a2")
             .session("s2")
             .search("hats", Some(1)),
-        page("2026-11-21T10:00:00Z", "a2", "s2", "/shop"),
-        page("2026-11-21T09:00:00Z", "a3", "s3", "/shop"),
+        on("desktop", page("2026-11-21T10:00:00Z", "a2", "s2", "/shop")),
+        on(
+            "mobile",
+            page("2026-11-21T09:00:00Z", "a3", "s3", "/shop").referrer("t.co", "social"),
+        ),
         ev("search", "2026-11-21T09:30:00Z", "a3")
             .session("s3")
             .search("socks", Some(2)),
@@ -72,7 +84,7 @@ fn funnel_events() -> Vec<Ev> {
         ev("search", "2026-11-20T01:00:00Z", "a6")
             .session("s6")
             .search("y", Some(0)),
-        page("2026-11-21T23:00:00Z", "a7", "s7", "/shop"),
+        on("tablet", page("2026-11-21T23:00:00Z", "a7", "s7", "/shop")),
         ev("search", "2026-11-22T08:00:00Z", "a7")
             .session("s7b")
             .search("z", Some(0)),
@@ -133,6 +145,39 @@ async fn funnel_counts_people_through_the_steps() {
         .await
         .unwrap();
     assert_eq!(narrow, [4, 2, 0]);
+
+    // By the step-1 event's device, and by the first touch's channel (a1 came from a search
+    // engine, a3 from a social site, the others without a referrer).
+    let by_device = shop_funnel("p1", Duration::days(1))
+        .by(Some(Breakdown::Device))
+        .conversion(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        by_device,
+        Conversion {
+            total: vec![4, 3, 1],
+            groups: vec![
+                ("mobile".into(), vec![2, 2, 1]),
+                ("desktop".into(), vec![1, 0, 0]),
+                ("tablet".into(), vec![1, 1, 0]),
+            ],
+        }
+    );
+    let by_channel = shop_funnel("p1", Duration::days(1))
+        .by(Some(Breakdown::Channel))
+        .conversion(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        by_channel.groups,
+        [
+            (String::new(), vec![2, 1, 0]),
+            ("search".into(), vec![1, 1, 1]),
+            ("social".into(), vec![1, 1, 0]),
+        ]
+    );
+    assert_eq!(by_channel.total, [4, 3, 1]);
 
     // Another project has none of these events.
     let other = shop_funnel("p2", Duration::days(1))
@@ -291,6 +336,19 @@ async fn the_pages_show_funnels_and_cohorts() {
     ] {
         assert!(html.contains(expected), "funnel page lacks {expected:?}");
     }
+
+    let (status, html) = get(
+        &db,
+        "/funnels?project=p1&k=page&v=%2Fshop&k=event&v=search&k=event&v=order_completed&window=1d&days=2&at=2026-11-21&by=device",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("<h2>By device</h2>")
+            && html.contains("<tr><td>mobile</td><td class=\"num\">2</td><td class=\"num\">2</td><td class=\"num\">1</td><td class=\"num\">50.0%</td></tr>")
+            && html.contains("<option value=\"device\" selected>"),
+        "{html}"
+    );
 
     // No steps yet: the form and examples; bad input: 400 with what to change, escaped.
     let (status, html) = get(&db, "/funnels?project=p1").await;

@@ -49,6 +49,85 @@ impl StepKind {
     }
 }
 
+/// What a funnel's people can be split by: a property of their step-1 event, or of their
+/// first touch (their static profile, as of the latest run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakdown {
+    /// The step-1 event's device class (desktop, mobile, tablet).
+    Device,
+    Browser,
+    Os,
+    /// The first touch's referrer class (direct, search, social, email, …).
+    Channel,
+    /// The first touch's `utm_source`.
+    UtmSource,
+    /// The first touch's referrer domain.
+    Referrer,
+}
+
+impl Breakdown {
+    pub const ALL: [Breakdown; 6] = [
+        Breakdown::Device,
+        Breakdown::Browser,
+        Breakdown::Os,
+        Breakdown::Channel,
+        Breakdown::UtmSource,
+        Breakdown::Referrer,
+    ];
+
+    /// A breakdown by its name; `""` or `"none"` is none.
+    pub fn parse(text: &str) -> Result<Option<Breakdown>, Invalid> {
+        if text.is_empty() || text == "none" {
+            return Ok(None);
+        }
+        Breakdown::ALL
+            .into_iter()
+            .find(|b| b.name() == text)
+            .map(Some)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Breakdown::ALL.iter().map(|b| b.name()).collect();
+                Invalid(format!(
+                    "a funnel is broken down by one of {}, not {text:?}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Breakdown::Device => "device",
+            Breakdown::Browser => "browser",
+            Breakdown::Os => "os",
+            Breakdown::Channel => "channel",
+            Breakdown::UtmSource => "utm_source",
+            Breakdown::Referrer => "referrer",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Breakdown::Device => "Device",
+            Breakdown::Browser => "Browser",
+            Breakdown::Os => "Operating system",
+            Breakdown::Channel => "First-touch channel",
+            Breakdown::UtmSource => "First-touch UTM source",
+            Breakdown::Referrer => "First-touch referrer",
+        }
+    }
+
+    /// `(events column, profiles_static column)`: one of them is set.
+    fn column(self) -> (Option<&'static str>, Option<&'static str>) {
+        match self {
+            Breakdown::Device => (Some("device_class"), None),
+            Breakdown::Browser => (Some("browser"), None),
+            Breakdown::Os => (Some("os"), None),
+            Breakdown::Channel => (None, Some("first_referrer_class")),
+            Breakdown::UtmSource => (None, Some("first_utm_source")),
+            Breakdown::Referrer => (None, Some("first_referrer_domain")),
+        }
+    }
+}
+
 /// One step of a funnel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
@@ -105,10 +184,23 @@ pub struct Funnel {
     /// Step 1 happened in `[from, until)`; the later steps may happen up to `until + window`.
     pub from: OffsetDateTime,
     pub until: OffsetDateTime,
+    /// Split the people by this; `None`: one group.
+    pub breakdown: Option<Breakdown>,
+}
+
+/// How many people reached each step: `[did step 1, then step 2, …]`, never increasing.
+pub type Reached = Vec<u64>;
+
+/// A funnel's answer: everyone, and each group of the breakdown (largest at step 1 first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversion {
+    pub total: Reached,
+    pub groups: Vec<(String, Reached)>,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct Level {
+    value: String,
     level: u8,
     people: u64,
 }
@@ -147,7 +239,14 @@ impl Funnel {
             window,
             from,
             until,
+            breakdown: None,
         })
+    }
+
+    /// The funnel with its people split by `breakdown`.
+    pub fn by(mut self, breakdown: Option<Breakdown>) -> Funnel {
+        self.breakdown = breakdown;
+        self
     }
 
     /// The SQL (`{db}` left for [`Db::sql`]): one row per funnel level reached (1 = did step 1
@@ -177,11 +276,32 @@ impl Funnel {
             })
             .collect();
         let names: Vec<String> = (0..self.steps.len()).map(|i| format!("c{i}")).collect();
+        // The group: the step-1 event's column (its earliest step-1 event), or the person's
+        // static profile column; '' without a breakdown.
+        let (event_column, profile_column) = self.breakdown.map_or((None, None), Breakdown::column);
+        let (inner, grouped) = match event_column {
+            Some(column) => (
+                format!("e.{column} AS g, "),
+                ", argMinIf(g, t, c0) AS value".to_owned(),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let (join, group) = match profile_column {
+            Some(column) => (
+                format!(
+                    "\nLEFT ANY JOIN (SELECT person_id, {column} AS first FROM {{db}}.profiles_static WHERE project_id = {{project:String}}) AS s
+    ON s.person_id = f.person"
+                ),
+                "s.first",
+            ),
+            None if event_column.is_some() => (String::new(), "f.value"),
+            None => (String::new(), "''"),
+        };
         format!(
-            "SELECT level, count() AS people FROM (
-    SELECT windowFunnel({{window:UInt64}})(t, {list}) AS level
+            "SELECT {group} AS value, level, count() AS people FROM (
+    SELECT person, windowFunnel({{window:UInt64}})(t, {list}) AS level{grouped}
     FROM (
-        SELECT {person} AS person, toUInt64(toUnixTimestamp64Milli(e.timestamp)) AS t,
+        SELECT {person} AS person, toUInt64(toUnixTimestamp64Milli(e.timestamp)) AS t, {inner}
                {conditions}
         FROM {{db}}.events AS e
         LEFT ANY JOIN {{db}}.identities AS i ON i.project_id = e.project_id AND i.anonymous_id = e.anonymous_id
@@ -191,10 +311,10 @@ impl Funnel {
           AND ({any})
     )
     GROUP BY person
-)
+) AS f{join}
 WHERE level > 0
-GROUP BY level
-ORDER BY level",
+GROUP BY value, level
+ORDER BY value, level",
             person = person_id_sql("e.user_id", "i.user_id", "e.anonymous_id"),
             list = names.join(", "),
             conditions = conditions.join(",\n               "),
@@ -218,22 +338,41 @@ ORDER BY level",
             )
     }
 
-    /// How many people reached each step: `[did step 1, then step 2, …]`, never increasing.
-    pub async fn people(&self, db: &Db) -> Result<Vec<u64>, Error> {
+    /// How many people reached each step, in all and in each group of the breakdown.
+    pub async fn conversion(&self, db: &Db) -> Result<Conversion, Error> {
         let levels: Vec<Level> = self
             .bind(db.query(&db.sql(&self.sql(), &[])))
             .fetch_all()
             .await
             .map_err(|e| Error::query("funnel", e))?;
-        Ok((1..=self.steps.len())
-            .map(|step| {
-                levels
-                    .iter()
-                    .filter(|l| usize::from(l.level) >= step)
-                    .map(|l| l.people)
-                    .sum()
-            })
-            .collect())
+        let reached = |rows: &[&Level]| -> Reached {
+            (1..=self.steps.len())
+                .map(|step| {
+                    rows.iter()
+                        .filter(|l| usize::from(l.level) >= step)
+                        .map(|l| l.people)
+                        .sum()
+                })
+                .collect()
+        };
+        let all: Vec<&Level> = levels.iter().collect();
+        let mut groups: Vec<(String, Reached)> = Vec::new();
+        if self.breakdown.is_some() {
+            // Rows come ordered by group.
+            for chunk in all.chunk_by(|a, b| a.value == b.value) {
+                groups.push((chunk[0].value.clone(), reached(chunk)));
+            }
+            groups.sort_by(|a, b| b.1.first().cmp(&a.1.first()).then_with(|| a.0.cmp(&b.0)));
+        }
+        Ok(Conversion {
+            total: reached(&all),
+            groups,
+        })
+    }
+
+    /// How many people reached each step, in all.
+    pub async fn people(&self, db: &Db) -> Result<Reached, Error> {
+        Ok(self.conversion(db).await?.total)
     }
 }
 

@@ -10,7 +10,7 @@ use time::{Date, Duration, OffsetDateTime, Time};
 use super::html::{esc, number, page, url};
 use super::pages::{Params, chrome};
 use super::{AppState, PageError};
-use crate::analysis::funnel::{MAX_STEPS, Step, StepKind};
+use crate::analysis::funnel::{Breakdown, Conversion, MAX_STEPS, Step, StepKind};
 use crate::analysis::retention::{Period, Retention};
 use crate::analysis::{Funnel, Invalid};
 
@@ -73,8 +73,11 @@ pub(super) async fn funnels(
             StatusCode::OK
         }
         Ok(Some(funnel)) => {
-            let people = funnel.people(&state.db).await?;
-            body += &funnel_table(&funnel, &people);
+            let conversion = funnel.conversion(&state.db).await?;
+            body += &funnel_table(&funnel, &conversion.total);
+            if let Some(by) = funnel.breakdown {
+                body += &groups_table(&funnel, by, &conversion);
+            }
             StatusCode::OK
         }
         Err(Invalid(message)) => {
@@ -96,6 +99,7 @@ struct FunnelForm {
     window: String,
     days: String,
     at: String,
+    by: String,
 }
 
 impl FunnelForm {
@@ -106,6 +110,7 @@ impl FunnelForm {
             window: "7d".into(),
             days: "30".into(),
             at: String::new(),
+            by: String::new(),
         };
         let mut kind = None;
         for (name, value) in pairs {
@@ -122,6 +127,7 @@ impl FunnelForm {
                 "window" => form.window = value.trim().to_owned(),
                 "days" => form.days = value.trim().to_owned(),
                 "at" => form.at = value.trim().to_owned(),
+                "by" => form.by = value.trim().to_owned(),
                 _ => {}
             }
         }
@@ -143,6 +149,7 @@ impl FunnelForm {
                 ))
             })?;
         let last = day_or_today(&self.at)?;
+        let by = Breakdown::parse(&self.by)?;
         let steps = self
             .steps
             .iter()
@@ -158,7 +165,7 @@ impl FunnelForm {
         }
         let until = OffsetDateTime::new_utc(last, Time::MIDNIGHT) + Duration::DAY;
         let from = until - Duration::days(i64::from(days));
-        Funnel::new(project, steps, window, from, until).map(Some)
+        Funnel::new(project, steps, window, from, until).map(|f| Some(f.by(by)))
     }
 
     fn render(&self, project: &str) -> String {
@@ -227,9 +234,19 @@ impl FunnelForm {
         }
         let _ = write!(
             out,
-            "</select> up to <input type=\"date\" name=\"at\" value=\"{}\"> <button>Show</button></div></form>",
+            "</select> up to <input type=\"date\" name=\"at\" value=\"{}\"> split by <select name=\"by\"><option value=\"\">nothing</option>",
             esc(&self.at)
         );
+        for b in Breakdown::ALL {
+            let on = if b.name() == self.by { " selected" } else { "" };
+            let _ = write!(
+                out,
+                "<option value=\"{}\"{on}>{}</option>",
+                b.name(),
+                b.label().to_lowercase()
+            );
+        }
+        out += "</select> <button>Show</button></div></form>";
         out
     }
 }
@@ -307,6 +324,61 @@ fn funnel_table(funnel: &Funnel, people: &[u64]) -> String {
             pct(n, first),
             before.map_or_else(String::new, |b| pct(n, b)),
             before.map_or_else(String::new, |b| number(&b.saturating_sub(n).to_string())),
+        );
+    }
+    out += "</tbody></table></div>";
+    out
+}
+
+/// The groups with the most people at step 1 get a row each; the rest share one.
+const GROUP_ROWS: usize = 12;
+
+fn groups_table(funnel: &Funnel, by: Breakdown, conversion: &Conversion) -> String {
+    let mut rows: Vec<(String, Vec<u64>)> = conversion
+        .groups
+        .iter()
+        .take(GROUP_ROWS)
+        .map(|(value, reached)| {
+            let name = if value.is_empty() { "(none)" } else { value };
+            (esc(name), reached.clone())
+        })
+        .collect();
+    let rest = &conversion.groups[conversion.groups.len().min(GROUP_ROWS)..];
+    if !rest.is_empty() {
+        let mut sum = vec![0; funnel.steps.len()];
+        for (_, reached) in rest {
+            for (s, n) in sum.iter_mut().zip(reached) {
+                *s += n;
+            }
+        }
+        rows.push((format!("<i>{} others</i>", rest.len()), sum));
+    }
+    let mut out = format!(
+        "<h2>By {}</h2><div class=\"panel\"><table><thead><tr><th>{}</th>",
+        esc(&by.label().to_lowercase()),
+        esc(by.label())
+    );
+    for i in 1..=funnel.steps.len() {
+        let _ = write!(out, "<th class=\"num\">Step {i}</th>");
+    }
+    out += "<th class=\"num\">Conversion</th></tr></thead><tbody>";
+    for (name, reached) in rows {
+        let _ = write!(out, "<tr><td>{name}</td>");
+        for n in &reached {
+            let _ = write!(out, "<td class=\"num\">{}</td>", number(&n.to_string()));
+        }
+        let (first, last) = (
+            reached.first().copied().unwrap_or(0),
+            reached.last().copied().unwrap_or(0),
+        );
+        let _ = write!(
+            out,
+            "<td class=\"num\">{}</td></tr>",
+            if first == 0 {
+                "–".to_owned()
+            } else {
+                format!("{:.1}%", 100.0 * last as f64 / first as f64)
+            }
         );
     }
     out += "</tbody></table></div>";
