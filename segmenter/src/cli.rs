@@ -434,16 +434,13 @@ async fn with_lease<T>(
     wait: Duration,
     work: impl std::future::Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
-    let holder = lease::holder_id();
-    let mut lease = Lease::acquire(db, &holder, lease::TTL, wait, |who| {
-        eprintln!("Waiting for another segmenter to finish writing: {who}");
-    })
-    .await?;
-    let done = lease.hold_while(db, work).await;
-    let released = lease.release(db).await;
-    let out = done??;
-    released?;
-    Ok(out)
+    lease::with_lease(
+        db,
+        wait,
+        |who| eprintln!("Waiting for another segmenter to finish writing: {who}"),
+        work,
+    )
+    .await
 }
 
 async fn run(db: &Db, args: RunArgs, lease_wait: Duration) -> Result<(), Error> {
@@ -541,12 +538,13 @@ async fn segments(db: &Db, command: SegmentsCommand) -> Result<(), Error> {
             };
             let added = store::add(db, &definition, ids.as_deref()).await?;
             println!(
-                "Segment {} ({}) saved{}",
+                "Segment {} ({}) saved with {added} members{}",
                 definition.id,
                 definition.kind.as_str(),
-                match added {
-                    Some(n) => format!(" with {n} members"),
-                    None => "; members are computed by the next run".to_owned(),
+                match definition.kind {
+                    crate::segment::Kind::Dynamic =>
+                        " (as of the latest run; every run keeps them current)",
+                    crate::segment::Kind::Static => "",
                 }
             );
         }

@@ -71,6 +71,23 @@ pub fn holder_id() -> String {
     format!("{host}:{}:{}", std::process::id(), &random[..8])
 }
 
+/// Runs `work` holding the lease (renewed while it runs; released after), taken as a new
+/// holder; waits up to `wait` while another process holds it (`on_wait` is told who, once).
+pub async fn with_lease<T>(
+    db: &Db,
+    wait: Duration,
+    on_wait: impl FnOnce(&Holder),
+    work: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let holder = holder_id();
+    let mut lease = Lease::acquire(db, &holder, TTL, wait, on_wait).await?;
+    let done = lease.hold_while(db, work).await;
+    let released = lease.release(db).await;
+    let out = done??;
+    released?;
+    Ok(out)
+}
+
 impl Lease {
     /// Takes the lease as `holder` if nobody else holds it; else says who does.
     pub async fn try_acquire(db: &Db, holder: &str, ttl: Duration) -> Result<Lease, LeaseError> {

@@ -66,7 +66,7 @@ async fn three_people(test: &str) -> spoor_segmenter::Db {
     db
 }
 
-async fn add(db: &spoor_segmenter::Db, toml: &str) -> Option<u64> {
+async fn add(db: &spoor_segmenter::Db, toml: &str) -> u64 {
     let definition =
         Definition::parse(toml, Format::Toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
     store::add(db, &definition, None).await.unwrap()
@@ -177,8 +177,8 @@ value = 3"#,
         let toml = format!("id = \"{id}\"\n[rule]\n{rule}\n");
         assert_eq!(
             add(&db, &toml).await,
-            None,
-            "dynamic segments wait for a run"
+            0,
+            "no profiles before the first run (which evaluates the segments)"
         );
     }
     let report = run(&db, "2026-11-21T12:00:00Z").await;
@@ -190,6 +190,22 @@ value = 3"#,
     assert_eq!(listed.len(), cases.len());
     let buyers = listed.iter().find(|s| s.segment_id == "buyers").unwrap();
     assert_eq!((buyers.kind.as_str(), buyers.members), ("dynamic", 1));
+
+    // A dynamic segment added after a run gets its members at once, as of that run; the next
+    // run of the same day (which recomputes only the people it touched: none here) keeps them.
+    for (id, rule, expected) in cases {
+        let toml = format!("id = \"{id}_again\"\n[rule]\n{rule}\n");
+        assert_eq!(add(&db, &toml).await, expected.len() as u64, "segment {id}");
+    }
+    let report = run(&db, "2026-11-21T13:00:00Z").await;
+    assert_eq!(report.recomputed, spoor_segmenter::Recomputed::Touched);
+    for (id, _, expected) in cases {
+        assert_eq!(
+            members(&db, &format!("{id}_again")).await,
+            *expected,
+            "segment {id}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -211,7 +227,7 @@ async fn enter_and_exit_history_across_two_runs_and_static_segments_stay_frozen(
 
     // A static segment is frozen when added.
     let frozen = add(&db, "id = \"first_buyers\"\nkind = \"static\"\n[rule]\nfield = \"orders_total\"\nop = \"gte\"\nvalue = 1\n").await;
-    assert_eq!(frozen, Some(1));
+    assert_eq!(frozen, 1);
 
     insert(
         &db,
@@ -264,11 +280,11 @@ async fn enter_and_exit_history_across_two_runs_and_static_segments_stay_frozen(
     let n = store::add(&db, &listed, Some(&["u1".to_owned(), "u9".to_owned()]))
         .await
         .unwrap();
-    assert_eq!(n, Some(2));
+    assert_eq!(n, 2);
     let n = store::add(&db, &listed, Some(&["u9".to_owned()]))
         .await
         .unwrap();
-    assert_eq!(n, Some(1));
+    assert_eq!(n, 1);
     assert_eq!(
         rows(&db, "SELECT person_id, change FROM {db}.segment_changes WHERE segment_id = 'vip' ORDER BY run_id, person_id").await,
         ["u1\tentered", "u9\tentered", "u1\texited"]

@@ -80,6 +80,10 @@ form.query .row b { color:var(--muted); width:18px; text-align:right; font-weigh
 form.query select, form.query input { padding:6px 9px; border:1px solid var(--line); border-radius:6px; font:inherit; background:#fff; }
 form.query input[name=v] { width:300px; }
 form.query button { padding:7px 14px; border:0; border-radius:6px; background:var(--accent); color:#fff; font:inherit; cursor:pointer; }
+form.query textarea { width:100%; font:13px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; border:1px solid var(--line); border-radius:6px; padding:10px; margin-bottom:8px; }
+form.inline { display:inline; }
+button.danger { padding:5px 12px; border:1px solid var(--bad); border-radius:6px; background:#fff; color:var(--bad); font:inherit; cursor:pointer; }
+a.button { display:inline-block; padding:5px 12px; border:1px solid var(--accent); border-radius:6px; text-decoration:none; margin-right:6px; }
 .error { background:#fdeaea; color:var(--bad); border-radius:8px; padding:10px 14px; margin-bottom:14px; }
 td.heat { text-align:center; font-variant-numeric:tabular-nums; }
 pre { background:#151a26; color:#e6e9f2; padding:14px; border-radius:10px; overflow:auto; font-size:13px; }

@@ -6,6 +6,7 @@
 mod analysis;
 pub mod auth;
 mod data;
+mod edit;
 mod html;
 mod pages;
 
@@ -51,7 +52,12 @@ pub fn app(state: AppState) -> Router {
         .route("/funnels", get(analysis::funnels))
         .route("/retention", get(analysis::retention))
         .route("/segments", get(pages::segments))
+        .route("/segments/new", get(edit::editor).post(edit::submit))
         .route("/segments/{id}", get(pages::segment))
+        .route(
+            "/segments/{id}/delete",
+            get(edit::confirm_delete).post(edit::delete),
+        )
         .route("/segments/{id}/members.csv", get(pages::segment_csv))
         .route("/profiles", get(pages::profiles))
         .route("/members", get(pages::members))
@@ -59,6 +65,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { PageError::NotFound("There is no such page.".into()) })
         .with_state(state)
+        .layer(axum::middleware::from_fn(edit::same_origin))
         .layer(header(header::CONTENT_SECURITY_POLICY, policy))
         .layer(header(
             header::CACHE_CONTROL,

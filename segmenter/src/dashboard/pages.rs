@@ -1,5 +1,7 @@
 //! The pages. Each handler reads a few small result sets and renders them.
 
+use std::fmt::Write;
+
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
 use serde::Deserialize;
@@ -350,7 +352,9 @@ pub(super) async fn segments(
             .collect(),
     };
     let body = format!(
-        "<h1>Segments</h1><p class=\"sub\">Dynamic segments are recomputed on every run; static ones are frozen when added. Add one with <code>spoor-segmenter segments add FILE.toml</code>.</p>{}",
+        "<h1>Segments</h1><p class=\"sub\">Dynamic segments are recomputed on every run; static ones are frozen when added. \
+         Add one here or with <code>spoor-segmenter segments add FILE.toml</code>.</p><p><a class=\"button\" href=\"/segments/new?project={}\">New segment</a></p>{}",
+        url(&project),
         table(
             &g,
             &[
@@ -413,6 +417,13 @@ pub(super) async fn segment(
         } else {
             format!(" · {}", esc(&summary.description))
         }
+    );
+    let _ = write!(
+        body,
+        "<p><a class=\"button\" href=\"/segments/new?project={p}&amp;from={id}\">Edit</a>\
+         <a class=\"button\" href=\"/segments/{id}/delete?project={p}\">Delete…</a></p>",
+        p = url(&project),
+        id = url(&summary.segment_id),
     );
     body += "<div class=\"grid2\"><div><h2>Joined and left, by day</h2>";
     body += &table(

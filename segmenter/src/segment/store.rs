@@ -134,14 +134,14 @@ pub async fn show(db: &Db, id: &str) -> Result<String, Error> {
     Ok(out)
 }
 
-/// Saves a definition (replacing one with the same id). A static segment is evaluated now,
-/// from its rule, its `members` or `ids`; returns its member count. Dynamic segments are
-/// evaluated by the next run (`None`).
-pub async fn add(
-    db: &Db,
-    definition: &Definition,
-    ids: Option<&[String]>,
-) -> Result<Option<u64>, Error> {
+/// Saves a definition (replacing one with the same id) and evaluates it; returns its member
+/// count. A static segment is evaluated as of now, from its rule, its `members` or `ids`. A
+/// dynamic segment is evaluated over the dynamic profiles as the latest run left them, as of
+/// that run's as-of time — the membership that run would have given it — so it has its members
+/// at once, and the runs after it keep them current (a run that recomputes only the people it
+/// touched would otherwise leave a segment saved since the previous run without the others
+/// until the next day's first run).
+pub async fn add(db: &Db, definition: &Definition, ids: Option<&[String]>) -> Result<u64, Error> {
     definition.validate()?;
     let mut definition = definition.clone();
     if let Some(ids) = ids {
@@ -182,9 +182,10 @@ pub async fn add(
             .param("version", version),
     )
     .await?;
-    if definition.kind == Kind::Dynamic {
-        return Ok(None);
-    }
+    let as_of = match definition.kind {
+        Kind::Dynamic => latest_as_of(db).await?,
+        Kind::Static => now,
+    };
     let run_id = next_version(
         db,
         "SELECT max(run_id) FROM {db}.segment_members",
@@ -198,7 +199,7 @@ pub async fn add(
                 &definition.id,
                 Source::Rule(&compiled),
                 run_id,
-                now,
+                as_of,
                 now,
             )
             .await?
@@ -211,7 +212,85 @@ pub async fn add(
             evaluate(db, &definition.id, source, run_id, now, now).await?
         }
     };
-    Ok(Some(count))
+    Ok(count)
+}
+
+/// The as-of time (ms) of the latest run, or now before any run.
+async fn latest_as_of(db: &Db) -> Result<i64, Error> {
+    db.query(&db.sql(
+        "SELECT if(count() = 0, toUnixTimestamp64Milli(now64(3)), toUnixTimestamp64Milli(argMax(as_of, run_id)))
+         FROM {db}.segmenter_runs WHERE mode IN ('full', 'incremental')",
+        &[],
+    ))
+    .fetch_one()
+    .await
+    .map_err(|e| Error::query("read the latest run", e))
+}
+
+/// Who a definition would select now, without saving it ([`preview`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    /// How many people match (for a list of ids: how many distinct ids it has).
+    pub people: u64,
+    /// Up to [`PREVIEW_SAMPLE`] of them, `(project, person)`, ordered by person id.
+    pub sample: Vec<(String, String)>,
+    /// The time the rule was evaluated as of (ms): the latest run's as-of time, or now before
+    /// any run. `None` for a list of ids.
+    pub as_of_ms: Option<i64>,
+}
+
+pub const PREVIEW_SAMPLE: usize = 10;
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Person {
+    project_id: String,
+    person_id: String,
+}
+
+/// Evaluates a definition's rule over the dynamic profiles as the latest run left them, as of
+/// that run's as-of time — what a dynamic segment's members would be had it been saved before
+/// that run — without writing anything.
+pub async fn preview(db: &Db, definition: &Definition) -> Result<Preview, Error> {
+    definition.validate()?;
+    let Some(rule) = &definition.rule else {
+        let mut ids = definition.members.clone();
+        ids.sort();
+        ids.dedup();
+        return Ok(Preview {
+            people: ids.len() as u64,
+            sample: ids
+                .into_iter()
+                .take(PREVIEW_SAMPLE)
+                .map(|id| (definition.project.clone(), id))
+                .collect(),
+            as_of_ms: None,
+        });
+    };
+    let compiled = compile(&rule.validate()?, &definition.project);
+    let as_of_ms = latest_as_of(db).await?;
+    let source = db.sql(&compiled.scoped(None), &[]);
+    let people: u64 = compiled
+        .bind(db.query(&format!("SELECT count() FROM ({source})")))
+        .param("as_of", as_of_ms)
+        .fetch_one()
+        .await
+        .map_err(|e| Error::query("preview segment", e))?;
+    let sample: Vec<Person> = compiled
+        .bind(db.query(&format!(
+            "SELECT project_id, person_id FROM ({source}) ORDER BY person_id, project_id LIMIT {PREVIEW_SAMPLE}"
+        )))
+        .param("as_of", as_of_ms)
+        .fetch_all()
+        .await
+        .map_err(|e| Error::query("preview segment", e))?;
+    Ok(Preview {
+        people,
+        sample: sample
+            .into_iter()
+            .map(|p| (p.project_id, p.person_id))
+            .collect(),
+        as_of_ms: Some(as_of_ms),
+    })
 }
 
 /// Marks a segment deleted and removes its current members; its history stays.
