@@ -236,6 +236,45 @@ pub(super) async fn delete(
     }
 }
 
+/// The rule keys and profile fields, under the editor (the fields from the whitelist itself).
+fn reference() -> String {
+    use crate::segment::rule::{FIELDS, FieldType};
+    let mut fields = String::new();
+    for (ty, name) in [
+        (FieldType::Int, "whole numbers"),
+        (FieldType::Float, "numbers"),
+        (FieldType::Time, "times (or use within_days = D)"),
+        (FieldType::Bool, "true / false"),
+        (FieldType::Text, "text"),
+        (
+            FieldType::Stage,
+            "new, active, returning, loyal, at_risk, churned",
+        ),
+    ] {
+        let names: Vec<String> = FIELDS
+            .iter()
+            .filter(|f| f.ty == ty)
+            .map(|f| format!("<code>{}</code>", f.name))
+            .collect();
+        if !names.is_empty() {
+            let _ = write!(fields, "<dt>{name}</dt><dd>{}</dd>", names.join(" "));
+        }
+    }
+    format!(
+        "<details><summary>Rule reference</summary><div class=\"panel\"><dl>\
+         <dt><code>all = [ … ]</code>, <code>any = [ … ]</code>, <code>not = {{ … }}</code></dt><dd>rules combined</dd>\
+         <dt><code>field = F, op = O, value = V</code></dt><dd>a profile field; O is eq, ne, gt, gte, lt, lte, between, in, not_in, \
+         contains, starts_with, before, after, within_days, not_within_days</dd>\
+         <dt><code>did = E, at_least = N, at_most = M, within_days = D</code></dt><dd>did event E (a type such as page_view, \
+         click, search, or a track event's name such as order_completed) that often in the last D days</dd>\
+         <dt><code>did_not = E, within_days = D</code></dt><dd>did not do E</dd>\
+         <dt><code>first_did = E, within_days = D</code></dt><dd>did E for the first time in the last D days</dd>\
+         <dt><code>searched = \"term\", within_days = D</code></dt><dd>searched for something containing the term</dd>\
+         <dt><code>visited = \"/path\", within_days = D</code></dt><dd>viewed a page whose path starts with it</dd>\
+         {fields}<dt>traits</dt><dd><code>traits.KEY</code>: the latest value identify gave KEY</dd></dl></div></details>"
+    )
+}
+
 fn editor_body(project: &str, text: &str, preview: Option<&Preview>, error: &str) -> String {
     let mut out = String::from(
         "<h1>New segment</h1><p class=\"sub\">A segment is a rule over people's profiles and behaviour, written in TOML \
@@ -255,6 +294,7 @@ fn editor_body(project: &str, text: &str, preview: Option<&Preview>, error: &str
         esc(project),
         esc(text)
     );
+    out += &reference();
     if let Some(p) = preview {
         let _ = write!(
             out,

@@ -82,6 +82,8 @@ form.query input[name=v] { width:300px; }
 form.query button { padding:7px 14px; border:0; border-radius:6px; background:var(--accent); color:#fff; font:inherit; cursor:pointer; }
 form.query textarea { width:100%; font:13px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; border:1px solid var(--line); border-radius:6px; padding:10px; margin-bottom:8px; }
 form.inline { display:inline; }
+details { margin-bottom:18px; }
+summary { cursor:pointer; color:var(--accent); margin-bottom:8px; }
 button.danger { padding:5px 12px; border:1px solid var(--bad); border-radius:6px; background:#fff; color:var(--bad); font:inherit; cursor:pointer; }
 a.button { display:inline-block; padding:5px 12px; border:1px solid var(--accent); border-radius:6px; text-decoration:none; margin-right:6px; }
 .error { background:#fdeaea; color:var(--bad); border-radius:8px; padding:10px 14px; margin-bottom:14px; }
