@@ -21,7 +21,7 @@ use crate::{Db, Error};
 /// Spoor's segmenter: builds profiles, segments, member/ticket views and reports inside
 /// ClickHouse from the `events` table, and serves the marketers' dashboard.
 ///
-/// Exit codes: 0 success, 2 bad command line, 3 ClickHouse unreachable, 4 a ClickHouse query or
+/// Exit codes: 0 success, 2 bad command line (or a funnel/retention question that cannot be asked), 3 ClickHouse unreachable, 4 a ClickHouse query or
 /// migration failed, 5 invalid configuration or segment definition, 6 unknown segment, 7 the
 /// output could not be written, 8 another segmenter kept writing to the database.
 #[derive(Debug, Parser)]
@@ -112,6 +112,55 @@ pub enum Command {
     /// Manage the dashboard's users file (no ClickHouse needed).
     #[command(subcommand)]
     Users(UsersCommand),
+    /// How many people went through the steps of a funnel, in order, within a window (live
+    /// from the events; the dashboard's Funnels page).
+    Funnel(FunnelArgs),
+    /// Retention cohorts: people by the week or month first seen, and how many came back in
+    /// each period after (the dashboard's Retention page).
+    Retention(RetentionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FunnelArgs {
+    #[arg(long)]
+    pub project: String,
+    /// A step, in order (2 to 8): `page:/path-prefix`, or `event:NAME` for an event type
+    /// (page_view, click, search, …) or a track event's name (order_completed).
+    #[arg(long = "step", value_name = "KIND:VALUE", required = true)]
+    pub steps: Vec<String>,
+    /// Each later step within this time of step 1: `30m`, `12h`, `7d` (at most 90 days).
+    #[arg(long, default_value = "7d")]
+    pub window: String,
+    /// Step 1 within this many days, ending with --at.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// The last day of step 1 (YYYY-MM-DD); today by default.
+    #[arg(long, value_name = "DAY", default_value = "")]
+    pub at: String,
+    /// Split by: device, browser, os, channel, utm_source, referrer.
+    #[arg(long, value_name = "WHAT", default_value = "")]
+    pub by: String,
+    /// CSV (group,step,label,people) instead of a table.
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    #[arg(long)]
+    pub project: String,
+    /// `week` or `month`.
+    #[arg(long, default_value = "week")]
+    pub period: String,
+    /// How many cohorts, ending with the period of --at.
+    #[arg(long, default_value_t = 8)]
+    pub cohorts: u32,
+    /// The last day counted (YYYY-MM-DD); today by default.
+    #[arg(long, value_name = "DAY", default_value = "")]
+    pub at: String,
+    /// CSV (cohort,people,period,active) instead of a table.
+    #[arg(long)]
+    pub csv: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +339,29 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Users(_) => {}
+        Command::Funnel(args) => {
+            migrate(&db).await?;
+            let funnel = funnel_of(&args)?;
+            let conversion = funnel.conversion(&db).await?;
+            print_out(&crate::analysis::report::funnel(
+                &funnel,
+                &conversion,
+                args.csv,
+            ))?;
+        }
+        Command::Retention(args) => {
+            migrate(&db).await?;
+            let retention = crate::analysis::Retention::new(
+                &args.project,
+                crate::analysis::retention::Period::parse(&args.period)?,
+                args.cohorts,
+                crate::analysis::parse_day(&args.at)?,
+            )?;
+            let cohorts = retention.cohorts(&db).await?;
+            print_out(&crate::analysis::report::retention(
+                &retention, &cohorts, args.csv,
+            ))?;
+        }
         Command::Serve { listen, .. } => {
             migrate(&db).await?;
             let listener = tokio::net::TcpListener::bind(listen)
@@ -307,6 +379,54 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The funnel the command line asks for.
+fn funnel_of(args: &FunnelArgs) -> Result<crate::analysis::Funnel, Error> {
+    use crate::analysis::funnel::{Breakdown, Step, StepKind};
+    use crate::analysis::{Funnel, Invalid, parse_day, parse_window};
+    let steps = args
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let (kind, value) = text.split_once(':').ok_or_else(|| {
+                Invalid(format!(
+                    "step {} is KIND:VALUE (page:/checkout, event:order_completed), not {text:?}",
+                    i + 1
+                ))
+            })?;
+            StepKind::parse(kind)
+                .and_then(|kind| Step::new(kind, value))
+                .map_err(|Invalid(m)| Invalid(format!("step {}: {m}", i + 1)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !(1..=3650).contains(&args.days) {
+        return Err(Error::Usage(format!(
+            "--days is from 1 to 3650, not {}",
+            args.days
+        )));
+    }
+    let until = time::OffsetDateTime::new_utc(parse_day(&args.at)?, time::Time::MIDNIGHT)
+        + time::Duration::DAY;
+    let from = until - time::Duration::days(i64::from(args.days));
+    Ok(Funnel::new(
+        &args.project,
+        steps,
+        parse_window(&args.window)?,
+        from,
+        until,
+    )?
+    .by(Breakdown::parse(&args.by)?))
+}
+
+/// Writes `text` to standard output; a reader that stops early (`| head`) is no failure.
+fn print_out(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(Error::Output),
+    }
 }
 
 /// The dashboard's sign-in: the users file's users; none on loopback without one, or with

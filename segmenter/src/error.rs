@@ -36,6 +36,15 @@ pub enum Error {
     /// Another process holds the writer lease ([`crate::lease`]).
     #[error("{0}")]
     Busy(String),
+    /// A question the command line asked that cannot be asked ([`crate::analysis::Invalid`]).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl From<crate::analysis::Invalid> for Error {
+    fn from(error: crate::analysis::Invalid) -> Error {
+        Error::Usage(error.0)
+    }
 }
 
 impl Error {
@@ -57,6 +66,7 @@ impl Error {
     /// 7 the output could not be written, 8 another segmenter is writing to the database.
     pub fn exit_code(&self) -> u8 {
         match self {
+            Error::Usage(_) => 2,
             Error::Unreachable { .. } => 3,
             Error::Query { .. } | Error::Migrate(_) | Error::ServerTooOld { .. } => 4,
             Error::Config(_) | Error::Segment(_) => 5,

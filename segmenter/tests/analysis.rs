@@ -409,3 +409,125 @@ async fn the_pages_show_funnels_and_cohorts() {
     let (status, _) = get(&db, "/retention?project=p1&cohorts=400").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_commands_print_funnels_and_cohorts() {
+    let db = fresh_db("analysis_cli").await;
+    let mut events = funnel_events();
+    events.extend(retention_events());
+    insert(&db, &events).await;
+    run(&db, "2026-11-24T00:00:00Z").await;
+
+    let out = segmenter_command(
+        &db,
+        &[
+            "funnel",
+            "--project",
+            "p1",
+            "--step",
+            "page:/shop",
+            "--step",
+            "event:search",
+            "--step",
+            "event:order_completed",
+            "--window",
+            "1d",
+            "--days",
+            "2",
+            "--at",
+            "2026-11-21",
+            "--by",
+            "device",
+            "--csv",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "group,step,label,people\n\
+         ,1,Viewed /shop,4\n,2,Did search,3\n,3,Did order_completed,1\n\
+         mobile,1,Viewed /shop,2\nmobile,2,Did search,2\nmobile,3,Did order_completed,1\n\
+         desktop,1,Viewed /shop,1\ndesktop,2,Did search,0\ndesktop,3,Did order_completed,0\n\
+         tablet,1,Viewed /shop,1\ntablet,2,Did search,1\ntablet,3,Did order_completed,0\n"
+    );
+
+    let out = segmenter_command(
+        &db,
+        &[
+            "retention",
+            "--project",
+            "p1",
+            "--cohorts",
+            "3",
+            "--at",
+            "2026-11-21",
+            "--csv",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "cohort,people,period,active\n\
+         2026-11-02,3,0,3\n2026-11-02,3,1,2\n2026-11-02,3,2,2\n\
+         2026-11-09,2,0,2\n2026-11-09,2,1,1\n\
+         2026-11-16,7,0,7\n"
+    );
+
+    // A question that cannot be asked: exit code 2 and what to change.
+    for (args, message) in [
+        (
+            &[
+                "funnel",
+                "--project",
+                "p1",
+                "--step",
+                "shop",
+                "--step",
+                "event:x",
+            ][..],
+            "step 1 is KIND:VALUE",
+        ),
+        (
+            &["funnel", "--project", "p1", "--step", "page:/"][..],
+            "at least 2 steps",
+        ),
+        (
+            &[
+                "funnel",
+                "--project",
+                "p1",
+                "--step",
+                "page:/",
+                "--step",
+                "event:x",
+                "--by",
+                "city",
+            ][..],
+            "broken down by one of",
+        ),
+        (
+            &["retention", "--project", "p1", "--period", "day"][..],
+            "cohorts are by",
+        ),
+    ] {
+        let out = segmenter_command(&db, args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(message),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -7,12 +7,78 @@
 //! of which kinds; weeks or months).
 
 pub mod funnel;
+pub mod report;
 pub mod retention;
 
 pub use funnel::{Funnel, Step, StepKind};
 pub use retention::{Cohort, Retention};
 
+use time::{Date, Duration, OffsetDateTime};
+
 /// A question that cannot be asked as given, with what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Invalid(pub String);
+
+/// A funnel's conversion window: `30m`, `12h`, `7d`.
+pub fn parse_window(text: &str) -> Result<Duration, Invalid> {
+    let invalid = || {
+        Invalid(format!(
+            "the window is a number and a unit (m, h or d), such as 7d, not {text:?}"
+        ))
+    };
+    let unit = text.chars().last().ok_or_else(invalid)?;
+    let n: i64 = text[..text.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| invalid())?;
+    let d = match unit {
+        'm' => Duration::minutes(n.min(1 << 20)),
+        'h' => Duration::hours(n.min(1 << 20)),
+        'd' => Duration::days(n.min(1 << 20)),
+        _ => return Err(invalid()),
+    };
+    Ok(d)
+}
+
+/// A day, `YYYY-MM-DD`; today (UTC) when empty.
+pub fn parse_day(text: &str) -> Result<Date, Invalid> {
+    if text.is_empty() {
+        return Ok(OffsetDateTime::now_utc().date());
+    }
+    Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| Invalid(format!("a day is written YYYY-MM-DD, not {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows() {
+        assert_eq!(parse_window("7d").unwrap(), Duration::days(7));
+        assert_eq!(parse_window("90m").unwrap(), Duration::minutes(90));
+        assert_eq!(parse_window("12h").unwrap(), Duration::hours(12));
+        for bad in [
+            "",
+            "d",
+            "7",
+            "7w",
+            "-",
+            "x7d",
+            "99999999999999999999d",
+            "7é",
+        ] {
+            assert!(parse_window(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn days() {
+        assert_eq!(parse_day("2026-11-21").unwrap().to_string(), "2026-11-21");
+        assert_eq!(parse_day("").unwrap(), OffsetDateTime::now_utc().date());
+        assert!(parse_day("21.11.2026").is_err() && parse_day("2026-13-01").is_err());
+    }
+}

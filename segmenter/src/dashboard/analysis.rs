@@ -5,14 +5,14 @@ use std::fmt::Write;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use time::{Date, Duration, OffsetDateTime, Time};
+use time::{Duration, OffsetDateTime, Time};
 
 use super::html::{esc, number, page, url};
 use super::pages::{Params, chrome};
 use super::{AppState, PageError};
 use crate::analysis::funnel::{Breakdown, Conversion, MAX_STEPS, Step, StepKind};
 use crate::analysis::retention::{Period, Retention};
-use crate::analysis::{Funnel, Invalid};
+use crate::analysis::{Funnel, Invalid, parse_day, parse_window};
 
 /// The conversion windows the form offers (any `N` + `m`/`h`/`d` is accepted).
 const WINDOWS: &[(&str, &str)] = &[
@@ -136,7 +136,7 @@ impl FunnelForm {
 
     /// The funnel asked for; `None` when fewer than two steps are given (the form is shown).
     fn funnel(&self, project: &str) -> Result<Option<Funnel>, Invalid> {
-        let window = window(&self.window)?;
+        let window = parse_window(&self.window)?;
         let days: u32 = self
             .days
             .parse()
@@ -148,7 +148,7 @@ impl FunnelForm {
                     self.days
                 ))
             })?;
-        let last = day_or_today(&self.at)?;
+        let last = parse_day(&self.at)?;
         let by = Breakdown::parse(&self.by)?;
         let steps = self
             .steps
@@ -249,38 +249,6 @@ impl FunnelForm {
         out += "</select> <button>Show</button></div></form>";
         out
     }
-}
-
-/// `30m`, `12h`, `7d`.
-fn window(text: &str) -> Result<Duration, Invalid> {
-    let invalid = || {
-        Invalid(format!(
-            "the window is a number and a unit (m, h or d), such as 7d, not {text:?}"
-        ))
-    };
-    let unit = text.chars().last().ok_or_else(invalid)?;
-    let n: i64 = text[..text.len() - unit.len_utf8()]
-        .parse()
-        .map_err(|_| invalid())?;
-    let d = match unit {
-        'm' => Duration::minutes(n.min(1 << 20)),
-        'h' => Duration::hours(n.min(1 << 20)),
-        'd' => Duration::days(n.min(1 << 20)),
-        _ => return Err(invalid()),
-    };
-    Ok(d)
-}
-
-/// `YYYY-MM-DD`, or today (UTC) when empty.
-fn day_or_today(text: &str) -> Result<Date, Invalid> {
-    if text.is_empty() {
-        return Ok(OffsetDateTime::now_utc().date());
-    }
-    Date::parse(
-        text,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|_| Invalid(format!("a day is written YYYY-MM-DD, not {text:?}")))
 }
 
 fn funnel_table(funnel: &Funnel, people: &[u64]) -> String {
@@ -488,7 +456,7 @@ fn retention_asked(params: &Params, project: &str) -> Result<Retention, Invalid>
             .parse()
             .map_err(|_| Invalid(format!("cohorts is a number, not {n:?}")))?,
     };
-    let until = day_or_today(params.at.as_deref().unwrap_or_default().trim())?;
+    let until = parse_day(params.at.as_deref().unwrap_or_default().trim())?;
     Retention::new(project, period, cohorts, until)
 }
 
@@ -509,25 +477,6 @@ fn heat(active: u64, people: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn windows() {
-        assert_eq!(window("7d").unwrap(), Duration::days(7));
-        assert_eq!(window("90m").unwrap(), Duration::minutes(90));
-        assert_eq!(window("12h").unwrap(), Duration::hours(12));
-        for bad in [
-            "",
-            "d",
-            "7",
-            "7w",
-            "-",
-            "x7d",
-            "99999999999999999999d",
-            "7é",
-        ] {
-            assert!(window(bad).is_err(), "{bad:?} accepted");
-        }
-    }
 
     #[test]
     fn form_pairs_steps_in_order() {
