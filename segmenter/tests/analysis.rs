@@ -350,6 +350,36 @@ async fn the_pages_show_funnels_and_cohorts() {
         "{html}"
     );
 
+    // Who reached step 2, and who stopped there or at step 1, as CSV.
+    let funnel = "/funnels/people.csv?project=p1&k=page&v=%2Fshop&k=event&v=search&k=event&v=order_completed&window=1d&days=2&at=2026-11-21";
+    assert!(html.contains(
+        "/funnels/people.csv?project=p1&amp;k=page&amp;v=%2Fshop&amp;k=event&amp;v=search"
+    ));
+    for (query, expected) in [
+        (
+            "&reached=2",
+            "\"p1\",\"anon:a7\",2\n\"p1\",\"u1\",3\n\"p1\",\"u3\",2\n",
+        ),
+        (
+            "&reached=2&stopped=1",
+            "\"p1\",\"anon:a7\",2\n\"p1\",\"u3\",2\n",
+        ),
+        ("&reached=1&stopped=1", "\"p1\",\"anon:a2\",1\n"),
+        ("&reached=3", "\"p1\",\"u1\",3\n"),
+    ] {
+        let (status, csv) = get(&db, &format!("{funnel}{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {csv}");
+        assert_eq!(
+            csv,
+            format!("\"project_id\",\"person_id\",\"steps\"\n{expected}"),
+            "{query}"
+        );
+    }
+    for query in ["&reached=4", "&reached=0", "&reached=x", ""] {
+        let (status, _) = get(&db, &format!("{funnel}{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+    }
+
     // No steps yet: the form and examples; bad input: 400 with what to change, escaped.
     let (status, html) = get(&db, "/funnels?project=p1").await;
     assert_eq!(status, StatusCode::OK);

@@ -253,6 +253,34 @@ impl Funnel {
     /// only) with its number of people. Its text depends only on the number of steps and their
     /// kinds; every value is a parameter ([`Funnel::bind`]).
     pub fn sql(&self) -> String {
+        // The group: the step-1 event's column (its earliest step-1 event), or the person's
+        // static profile column; '' without a breakdown.
+        let (event_column, profile_column) = self.breakdown.map_or((None, None), Breakdown::column);
+        let (join, group) = match profile_column {
+            Some(column) => (
+                format!(
+                    "\nLEFT ANY JOIN (SELECT person_id, {column} AS first FROM {{db}}.profiles_static WHERE project_id = {{project:String}}) AS s
+    ON s.person_id = f.person"
+                ),
+                "s.first",
+            ),
+            None if event_column.is_some() => (String::new(), "f.value"),
+            None => (String::new(), "''"),
+        };
+        format!(
+            "SELECT {group} AS value, level, count() AS people FROM (
+{per_person}) AS f{join}
+WHERE level > 0
+GROUP BY value, level
+ORDER BY value, level",
+            per_person = self.per_person(event_column),
+        )
+    }
+
+    /// One row per person with an event of a step: `person`, `level` (the steps reached, in
+    /// order and in time) and, with `group_column`, `value`: that column of their earliest
+    /// step-1 event.
+    fn per_person(&self, group_column: Option<&str>) -> String {
         let conditions: Vec<String> = self
             .steps
             .iter()
@@ -276,30 +304,15 @@ impl Funnel {
             })
             .collect();
         let names: Vec<String> = (0..self.steps.len()).map(|i| format!("c{i}")).collect();
-        // The group: the step-1 event's column (its earliest step-1 event), or the person's
-        // static profile column; '' without a breakdown.
-        let (event_column, profile_column) = self.breakdown.map_or((None, None), Breakdown::column);
-        let (inner, grouped) = match event_column {
+        let (inner, grouped) = match group_column {
             Some(column) => (
                 format!("e.{column} AS g, "),
                 ", argMinIf(g, t, c0) AS value".to_owned(),
             ),
             None => (String::new(), String::new()),
         };
-        let (join, group) = match profile_column {
-            Some(column) => (
-                format!(
-                    "\nLEFT ANY JOIN (SELECT person_id, {column} AS first FROM {{db}}.profiles_static WHERE project_id = {{project:String}}) AS s
-    ON s.person_id = f.person"
-                ),
-                "s.first",
-            ),
-            None if event_column.is_some() => (String::new(), "f.value"),
-            None => (String::new(), "''"),
-        };
         format!(
-            "SELECT {group} AS value, level, count() AS people FROM (
-    SELECT person, windowFunnel({{window:UInt64}})(t, {list}) AS level{grouped}
+            "    SELECT person, windowFunnel({{window:UInt64}})(t, {list}) AS level{grouped}
     FROM (
         SELECT {person} AS person, toUInt64(toUnixTimestamp64Milli(e.timestamp)) AS t, {inner}
                {conditions}
@@ -311,15 +324,38 @@ impl Funnel {
           AND ({any})
     )
     GROUP BY person
-) AS f{join}
-WHERE level > 0
-GROUP BY value, level
-ORDER BY value, level",
+",
             person = person_id_sql("e.user_id", "i.user_id", "e.anonymous_id"),
             list = names.join(", "),
             conditions = conditions.join(",\n               "),
             any = names.join(" OR "),
         )
+    }
+
+    /// The SQL of the people themselves (`project_id, person_id, steps`, by person id): those
+    /// who reached step `{reached:UInt8}` — only those who stopped there when `{stopped:UInt8}`
+    /// is 1 (bound by [`Funnel::bind_people`]). The breakdown is left out.
+    pub fn people_sql(&self) -> String {
+        format!(
+            "SELECT {{project:String}} AS project_id, person AS person_id, level AS steps FROM (
+{}) AS f
+WHERE level >= {{reached:UInt8}} AND ({{stopped:UInt8}} = 0 OR level = {{reached:UInt8}})
+ORDER BY person_id",
+            self.per_person(None)
+        )
+    }
+
+    /// Binds the parameters of [`Funnel::people_sql`]: who reached step `reached` (1-based),
+    /// or only who stopped there.
+    pub fn bind_people(
+        &self,
+        query: clickhouse::query::Query,
+        reached: u8,
+        stopped: bool,
+    ) -> clickhouse::query::Query {
+        self.bind(query)
+            .param("reached", reached)
+            .param("stopped", u8::from(stopped))
     }
 
     /// Binds the parameters of [`Funnel::sql`].

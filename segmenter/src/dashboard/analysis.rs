@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use time::{Duration, OffsetDateTime, Time};
 
@@ -74,7 +74,7 @@ pub(super) async fn funnels(
         }
         Ok(Some(funnel)) => {
             let conversion = funnel.conversion(&state.db).await?;
-            body += &funnel_table(&funnel, &conversion.total);
+            body += &funnel_table(&funnel, &conversion.total, &form.query(&project));
             if let Some(by) = funnel.breakdown {
                 body += &groups_table(&funnel, by, &conversion);
             }
@@ -132,6 +132,24 @@ impl FunnelForm {
             }
         }
         form
+    }
+
+    /// The funnel's query string (HTML-escaped, for links).
+    fn query(&self, project: &str) -> String {
+        let mut q = format!("project={}", url(project));
+        for (k, v) in &self.steps {
+            let _ = write!(q, "&amp;k={}&amp;v={}", url(k), url(v));
+        }
+        for (name, value) in [
+            ("window", &self.window),
+            ("days", &self.days),
+            ("at", &self.at),
+        ] {
+            if !value.is_empty() {
+                let _ = write!(q, "&amp;{name}={}", url(value));
+            }
+        }
+        q
     }
 
     /// The funnel asked for; `None` when fewer than two steps are given (the form is shown).
@@ -251,7 +269,8 @@ impl FunnelForm {
     }
 }
 
-fn funnel_table(funnel: &Funnel, people: &[u64]) -> String {
+/// `query`: the funnel's query string, for the links to its people.
+fn funnel_table(funnel: &Funnel, people: &[u64], query: &str) -> String {
     let first = people.first().copied().unwrap_or(0);
     let last = people.last().copied().unwrap_or(0);
     let pct = |n: u64, of: u64| {
@@ -266,7 +285,7 @@ fn funnel_table(funnel: &Funnel, people: &[u64]) -> String {
          <div class=\"card\"><div class=\"label\">Did every step</div><div class=\"value\">{}</div></div>\
          <div class=\"card\"><div class=\"label\">Conversion</div><div class=\"value\">{}</div></div></div>\
          <h2>Steps</h2><div class=\"panel\"><table><thead><tr><th>Step</th><th class=\"num\">People</th>\
-         <th class=\"num\">Of step 1</th><th class=\"num\">From the step before</th><th class=\"num\">Dropped</th></tr></thead><tbody>",
+         <th class=\"num\">Of step 1</th><th class=\"num\">From the step before</th><th class=\"num\">Dropped</th><th>People (CSV)</th></tr></thead><tbody>",
         number(&first.to_string()),
         number(&last.to_string()),
         pct(last, first),
@@ -285,17 +304,81 @@ fn funnel_table(funnel: &Funnel, people: &[u64]) -> String {
         let _ = write!(
             out,
             "<tr><td>{}. {}</td><td class=\"num\">{}<span class=\"bar\" style=\"width:{width:.0}px\"></span></td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             i + 1,
             esc(&step.label()),
             number(&n.to_string()),
             pct(n, first),
             before.map_or_else(String::new, |b| pct(n, b)),
             before.map_or_else(String::new, |b| number(&b.saturating_sub(n).to_string())),
+            people_links(query, i + 1, funnel.steps.len()),
         );
     }
     out += "</tbody></table></div>";
     out
+}
+
+/// Links to the CSV of who reached step `step`, and (before the last step) of who stopped there.
+fn people_links(query: &str, step: usize, steps: usize) -> String {
+    let mut out = format!("<a href=\"/funnels/people.csv?{query}&amp;reached={step}\">reached</a>");
+    if step < steps {
+        let _ = write!(
+            out,
+            " · <a href=\"/funnels/people.csv?{query}&amp;reached={step}&amp;stopped=1\">stopped here</a>"
+        );
+    }
+    out
+}
+
+/// `/funnels/people.csv?<the funnel>&reached=K[&stopped=1]`: the people who reached step K —
+/// or only those who went no further — as CSV (`project_id,person_id,steps`), for a campaign
+/// tool or a static segment (`segments add --ids`).
+pub(super) async fn funnel_people(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let form = FunnelForm::read(&pairs);
+    let chrome = chrome(&state, form.project.as_deref()).await?;
+    let bad = |message: String| Ok((StatusCode::BAD_REQUEST, message).into_response());
+    let funnel = match form.funnel(&chrome.project) {
+        Ok(Some(funnel)) => funnel,
+        Ok(None) => return bad("A funnel needs at least two steps.".to_owned()),
+        Err(Invalid(message)) => return bad(message),
+    };
+    let value = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+    };
+    let reached = match value("reached").map(str::parse::<u8>) {
+        Some(Ok(k)) if (1..=funnel.steps.len()).contains(&usize::from(k)) => k,
+        _ => {
+            return bad(format!(
+                "reached is the number of a step, 1 to {}",
+                funnel.steps.len()
+            ));
+        }
+    };
+    let stopped = value("stopped") == Some("1");
+    let sql = state.db.sql(&funnel.people_sql(), &[]);
+    let rows = funnel
+        .bind_people(state.db.query(&sql), reached, stopped)
+        .fetch_bytes("CSVWithNames")
+        .map_err(|e| PageError::from(crate::Error::query("funnel people", e)))?;
+    let which = if stopped { "stopped" } else { "reached" };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"funnel-step{reached}-{which}.csv\""),
+            ),
+        ],
+        axum::body::Body::from_stream(rows),
+    )
+        .into_response())
 }
 
 /// The groups with the most people at step 1 get a row each; the rest share one.

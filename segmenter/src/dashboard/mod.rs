@@ -50,6 +50,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(|| async { Redirect::to("/reports") }))
         .route("/reports", get(pages::reports))
         .route("/funnels", get(analysis::funnels))
+        .route("/funnels/people.csv", get(analysis::funnel_people))
         .route("/retention", get(analysis::retention))
         .route("/segments", get(pages::segments))
         .route("/segments/new", get(edit::editor).post(edit::submit))
