@@ -8,6 +8,7 @@ use axum::http::{Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt;
 use spoor_segmenter::analysis::funnel::{Breakdown, Conversion};
+use spoor_segmenter::analysis::paths::{Around, Paths};
 use spoor_segmenter::analysis::retention::Period;
 use spoor_segmenter::analysis::{Cohort, Funnel, Retention, Step, StepKind};
 use spoor_segmenter::dashboard::{AppState, app};
@@ -560,4 +561,96 @@ async fn the_commands_print_funnels_and_cohorts() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Sessions around /shop on 2026-11-21: s1 `/ → /shop → /shop (reload) → /cart → /shop`,
+/// s2 `/shop → /blog`, s3 `/blog → /shop → /cart`; a bot's s4 `/ → /shop → /cart`; s5 views
+/// /shop the day before.
+#[tokio::test]
+async fn paths_around_a_page() {
+    let db = fresh_db("paths").await;
+    let at = |m: u32| format!("2026-11-21T10:{m:02}:00Z");
+    let mut events = Vec::new();
+    for (who, session, pages) in [
+        ("a1", "s1", &["/", "/shop", "/shop", "/cart", "/shop"][..]),
+        ("a2", "s2", &["/shop", "/blog"][..]),
+        ("a3", "s3", &["/blog", "/shop", "/cart"][..]),
+        ("a4", "s4", &["/", "/shop", "/cart"][..]),
+    ] {
+        for (m, path) in pages.iter().enumerate() {
+            let e = page(&at(m as u32), who, session, path);
+            events.push(if who == "a4" { e.bot() } else { e });
+        }
+    }
+    events.push(page("2026-11-20T10:00:00Z", "a5", "s5", "/shop"));
+    insert(&db, &events).await;
+
+    let around = Paths::new(
+        "p1",
+        "/shop",
+        at_("2026-11-21T00:00:00Z"),
+        at_("2026-11-22T00:00:00Z"),
+    )
+    .unwrap()
+    .around(&db)
+    .await
+    .unwrap();
+    let pairs = |v: &[(&str, u64)]| {
+        v.iter()
+            .map(|(p, n)| ((*p).to_owned(), *n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        around,
+        Around {
+            views: 4,
+            came_from: pairs(&[("(entry)", 1), ("/", 1), ("/blog", 1), ("/cart", 1)]),
+            went_to: pairs(&[("/cart", 2), ("(exit)", 1), ("/blog", 1)]),
+        }
+    );
+    // A page nobody viewed; and hostile text is a value like any other.
+    for page in ["/nowhere", "/shop' OR '1'='1"] {
+        let none = Paths::new(
+            "p1",
+            page,
+            at_("2026-11-21T00:00:00Z"),
+            at_("2026-11-22T00:00:00Z"),
+        )
+        .unwrap()
+        .around(&db)
+        .await
+        .unwrap();
+        assert_eq!(none, Around::default(), "{page}");
+    }
+    assert!(
+        Paths::new(
+            "p1",
+            "shop",
+            at_("2026-11-21T00:00:00Z"),
+            at_("2026-11-22T00:00:00Z")
+        )
+        .is_err()
+    );
+
+    let (status, html) = get(&db, "/paths?project=p1&page=%2Fshop&days=1&at=2026-11-21").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Views of /shop</div><div class=\"value\">4</div>"),
+        "{html}"
+    );
+    assert!(html.contains("page=%2Fcart&amp;days=1&amp;at=2026-11-21\">/cart</a></td><td class=\"num\">2</td><td class=\"num\">50.0%</td>"), "{html}");
+    let (status, html) = get(&db, "/paths?project=p1&days=1&at=2026-11-21").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Most viewed pages")
+            && html.contains(">/shop</a></td><td class=\"num\">5</td>"), // page views, the reload too
+        "{html}"
+    );
+    let (status, html) = get(&db, "/paths?project=p1&page=shop").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("a page is a path"));
+}
+
+fn at_(text: &str) -> time::OffsetDateTime {
+    common::at(text)
 }

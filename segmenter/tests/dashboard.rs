@@ -191,6 +191,8 @@ async fn pages_forbid_caching_framing_and_every_script_but_their_own() {
         "/profiles?project=p1&person=u1",
         "/funnels?project=p1&k=page&v=/&k=event&v=order_completed",
         "/retention?project=p1",
+        "/paths?project=p1&page=/shoes",
+        "/segments/new?project=p1",
         "/segments/buyers/members.csv",
         "/nowhere",
     ] {
@@ -255,6 +257,7 @@ async fn every_page_says_how_fresh_its_numbers_are() {
     for uri in [
         "/reports",
         "/funnels",
+        "/paths",
         "/retention",
         "/segments",
         "/profiles",

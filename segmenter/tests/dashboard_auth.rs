@@ -83,6 +83,8 @@ async fn every_page_but_health_needs_a_user() {
         "/reports?project=p1",
         "/funnels?project=p1&k=page&v=/&k=event&v=x",
         "/retention",
+        "/paths?project=p1&page=/",
+        "/segments/new",
         "/segments",
         "/profiles?project=p1&person=anon:a1",
         "/members",

@@ -7,6 +7,7 @@
 //! of which kinds; weeks or months).
 
 pub mod funnel;
+pub mod paths;
 pub mod report;
 pub mod retention;
 

@@ -11,6 +11,7 @@ use super::html::{esc, number, page, url};
 use super::pages::{Params, chrome};
 use super::{AppState, PageError};
 use crate::analysis::funnel::{Breakdown, Conversion, MAX_STEPS, Step, StepKind};
+use crate::analysis::paths::{self, Paths};
 use crate::analysis::retention::{Period, Retention};
 use crate::analysis::{Funnel, Invalid, parse_day, parse_window};
 
@@ -434,6 +435,144 @@ fn groups_table(funnel: &Funnel, by: Breakdown, conversion: &Conversion) -> Stri
     }
     out += "</tbody></table></div>";
     out
+}
+
+/// `/paths?project=P&page=/shop&days=30&at=DAY`: where visitors came from to a page and went
+/// next, in their sessions; without a page, the most viewed pages to pick from.
+pub(super) async fn paths(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let value = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.trim())
+    };
+    let chrome = chrome(&state, Some(value("project")).filter(|p| !p.is_empty())).await?;
+    let project = chrome.project.clone();
+    let (page_path, days, at) = (value("page"), value("days"), value("at"));
+    let days = if days.is_empty() { "30" } else { days };
+    let mut body = format!(
+        "<h1>Paths</h1><p class=\"sub\">Where visitors came from to a page, and where they went next, within their \
+         sessions. Read live from the events; a reload counts once.</p>\
+         <form class=\"query\" method=\"get\" action=\"/paths\"><input type=\"hidden\" name=\"project\" value=\"{}\">\
+         <div class=\"row\">Page <input name=\"page\" value=\"{}\" placeholder=\"/checkout\"> in the last \
+         <select name=\"days\">",
+        esc(&project),
+        esc(page_path),
+    );
+    for d in RANGES {
+        let on = if d.to_string() == days {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(body, "<option value=\"{d}\"{on}>{d} days</option>");
+    }
+    let _ = write!(
+        body,
+        "</select> up to <input type=\"date\" name=\"at\" value=\"{}\"> <button>Show</button></div></form>",
+        esc(at)
+    );
+    let range = parse_day(at).and_then(|last| {
+        let days: u32 = days
+            .parse()
+            .ok()
+            .filter(|d| (1..=3650).contains(d))
+            .ok_or_else(|| Invalid(format!("days is a number from 1 to 3650, not {days:?}")))?;
+        let until = OffsetDateTime::new_utc(last, Time::MIDNIGHT) + Duration::DAY;
+        Ok((until - Duration::days(i64::from(days)), until))
+    });
+    let asked = range.and_then(|(from, until)| {
+        if page_path.is_empty() {
+            Ok((None, from, until))
+        } else {
+            Paths::new(&project, page_path, from, until).map(|p| (Some(p), from, until))
+        }
+    });
+    let link = |path: &str| {
+        if path == paths::ENTRY || path == paths::EXIT {
+            esc(path)
+        } else {
+            format!(
+                "<a href=\"/paths?project={}&amp;page={}&amp;days={}&amp;at={}\">{}</a>",
+                url(&project),
+                url(path),
+                url(days),
+                url(at),
+                esc(path)
+            )
+        }
+    };
+    match asked {
+        Err(Invalid(message)) => {
+            body = body.replacen(
+                "<form",
+                &format!("<div class=\"error\">{}</div><form", esc(&message)),
+                1,
+            );
+            return Ok((
+                StatusCode::BAD_REQUEST,
+                Html(page("Paths", "paths", &chrome, &body)),
+            )
+                .into_response());
+        }
+        Ok((None, from, until)) => {
+            let top = paths::top_pages(&state.db, &project, from, until).await?;
+            body += "<h2>Most viewed pages</h2><div class=\"panel\"><table><thead><tr><th>Page</th><th class=\"num\">Views</th></tr></thead><tbody>";
+            for (path, views) in &top {
+                let _ = write!(
+                    body,
+                    "<tr><td>{}</td><td class=\"num\">{}</td></tr>",
+                    link(path),
+                    number(&views.to_string())
+                );
+            }
+            if top.is_empty() {
+                body +=
+                    "<tr><td class=\"empty\" colspan=\"2\">No page views in these days.</td></tr>";
+            }
+            body += "</tbody></table></div>";
+        }
+        Ok((Some(question), _, _)) => {
+            let around = question.around(&state.db).await?;
+            let side = |title: &str, rows: &[(String, u64)]| {
+                let mut out = format!(
+                    "<div><h2>{title}</h2><div class=\"panel\"><table><thead><tr><th>Page</th><th class=\"num\">Views</th>\
+                     <th class=\"num\">Share</th></tr></thead><tbody>"
+                );
+                for (path, n) in rows {
+                    let share = if around.views == 0 {
+                        0.0
+                    } else {
+                        100.0 * *n as f64 / around.views as f64
+                    };
+                    let _ = write!(
+                        out,
+                        "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{share:.1}%</td></tr>",
+                        link(path),
+                        number(&n.to_string())
+                    );
+                }
+                if rows.is_empty() {
+                    out += "<tr><td class=\"empty\" colspan=\"3\">Nobody viewed this page in these days.</td></tr>";
+                }
+                out + "</tbody></table></div></div>"
+            };
+            let _ = write!(
+                body,
+                "<div class=\"cards\"><div class=\"card\"><div class=\"label\">Views of {}</div><div class=\"value\">{}</div></div></div>\
+                 <div class=\"grid2\">{}{}</div>",
+                esc(&question.page),
+                number(&around.views.to_string()),
+                side("Came from", &around.came_from),
+                side("Went to", &around.went_to),
+            );
+        }
+    }
+    Ok(Html(page("Paths", "paths", &chrome, &body)).into_response())
 }
 
 /// `/retention?project=P&period=week|month&cohorts=N&at=DAY`: cohorts by the week (month) people

@@ -51,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .route("/reports", get(pages::reports))
         .route("/funnels", get(analysis::funnels))
         .route("/funnels/people.csv", get(analysis::funnel_people))
+        .route("/paths", get(analysis::paths))
         .route("/retention", get(analysis::retention))
         .route("/segments", get(pages::segments))
         .route("/segments/new", get(edit::editor).post(edit::submit))
