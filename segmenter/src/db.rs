@@ -48,6 +48,18 @@ impl Db {
         Ok(Db { client, layout })
     }
 
+    /// The same handle, its queries stopped by the server after `seconds`
+    /// (`max_execution_time`): for questions a person waits for.
+    pub fn time_limited(&self, seconds: u32) -> Db {
+        Db {
+            client: self
+                .client
+                .clone()
+                .with_setting("max_execution_time", seconds.to_string()),
+            layout: self.layout.clone(),
+        }
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }

@@ -15,6 +15,10 @@ use crate::analysis::paths::{self, Paths};
 use crate::analysis::retention::{Period, Retention};
 use crate::analysis::{Funnel, Invalid, parse_day, parse_window};
 
+/// The dashboard's funnels, paths and cohorts are stopped by the server after this long (a
+/// question over years of events; the commands have no limit).
+pub(super) const TIME_LIMIT_SECONDS: u32 = 60;
+
 /// The conversion windows the form offers (any `N` + `m`/`h`/`d` is accepted).
 const WINDOWS: &[(&str, &str)] = &[
     ("1h", "1 hour"),
@@ -74,7 +78,9 @@ pub(super) async fn funnels(
             StatusCode::OK
         }
         Ok(Some(funnel)) => {
-            let conversion = funnel.conversion(&state.db).await?;
+            let conversion = funnel
+                .conversion(&state.db.time_limited(TIME_LIMIT_SECONDS))
+                .await?;
             body += &funnel_table(&funnel, &conversion.total, &form.query(&project));
             if let Some(by) = funnel.breakdown {
                 body += &groups_table(&funnel, by, &conversion);
@@ -365,7 +371,11 @@ pub(super) async fn funnel_people(
     let stopped = value("stopped") == Some("1");
     let sql = state.db.sql(&funnel.people_sql(), &[]);
     let rows = funnel
-        .bind_people(state.db.query(&sql), reached, stopped)
+        .bind_people(
+            state.db.time_limited(TIME_LIMIT_SECONDS).query(&sql),
+            reached,
+            stopped,
+        )
         .fetch_bytes("CSVWithNames")
         .map_err(|e| PageError::from(crate::Error::query("funnel people", e)))?;
     let which = if stopped { "stopped" } else { "reached" };
@@ -520,7 +530,13 @@ pub(super) async fn paths(
                 .into_response());
         }
         Ok((None, from, until)) => {
-            let top = paths::top_pages(&state.db, &project, from, until).await?;
+            let top = paths::top_pages(
+                &state.db.time_limited(TIME_LIMIT_SECONDS),
+                &project,
+                from,
+                until,
+            )
+            .await?;
             body += "<h2>Most viewed pages</h2><div class=\"panel\"><table><thead><tr><th>Page</th><th class=\"num\">Views</th></tr></thead><tbody>";
             for (path, views) in &top {
                 let _ = write!(
@@ -537,7 +553,9 @@ pub(super) async fn paths(
             body += "</tbody></table></div>";
         }
         Ok((Some(question), _, _)) => {
-            let around = question.around(&state.db).await?;
+            let around = question
+                .around(&state.db.time_limited(TIME_LIMIT_SECONDS))
+                .await?;
             let side = |title: &str, rows: &[(String, u64)]| {
                 let mut out = format!(
                     "<div><h2>{title}</h2><div class=\"panel\"><table><thead><tr><th>Page</th><th class=\"num\">Views</th>\
@@ -619,7 +637,9 @@ pub(super) async fn retention(
                 .into_response());
         }
     };
-    let cohorts = retention.cohorts(&state.db).await?;
+    let cohorts = retention
+        .cohorts(&state.db.time_limited(TIME_LIMIT_SECONDS))
+        .await?;
     let unit = if period == Period::Week {
         "Week"
     } else {

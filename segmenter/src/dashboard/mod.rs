@@ -142,6 +142,13 @@ impl IntoResponse for PageError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("ClickHouse is not answering; try again shortly. ({error})"),
             ),
+            PageError::Data(error) if error.to_string().contains("TIMEOUT_EXCEEDED") => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "This question took longer than {} s: ask about fewer days (or fewer steps).",
+                    analysis::TIME_LIMIT_SECONDS
+                ),
+            ),
             PageError::Data(error) => {
                 tracing::error!(error = %error, "Page failed");
                 (
@@ -160,5 +167,23 @@ impl IntoResponse for PageError {
             Html(html::page("Error", "", &html::Chrome::default(), &body)),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A question the server stopped (`max_execution_time`) says what to do, not a 500.
+    #[test]
+    fn a_stopped_question_says_ask_less() {
+        let stopped = clickhouse::error::Error::BadResponse(
+            "Code: 159. DB::Exception: Timeout exceeded: elapsed 60001 ms, maximum: 60000 ms. (TIMEOUT_EXCEEDED)".into(),
+        );
+        let response = PageError::Data(Error::query("funnel", stopped)).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let other = clickhouse::error::Error::BadResponse("Code: 60. Unknown table".into());
+        let response = PageError::Data(Error::query("funnel", other)).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
