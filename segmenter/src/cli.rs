@@ -158,6 +158,10 @@ pub struct RetentionArgs {
     /// The last day counted (YYYY-MM-DD); today by default.
     #[arg(long, value_name = "DAY", default_value = "")]
     pub at: String,
+    /// Active means doing this event (a type such as search, or a track event's name such as
+    /// order_completed); any event by default.
+    #[arg(long, value_name = "NAME")]
+    pub event: Option<String>,
     /// CSV (cohort,people,period,active) instead of a table.
     #[arg(long)]
     pub csv: bool,
@@ -356,7 +360,8 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
                 crate::analysis::retention::Period::parse(&args.period)?,
                 args.cohorts,
                 crate::analysis::parse_day(&args.at)?,
-            )?;
+            )?
+            .doing(args.event.as_deref())?;
             let cohorts = retention.cohorts(&db).await?;
             print_out(&crate::analysis::report::retention(
                 &retention, &cohorts, args.csv,

@@ -243,6 +243,15 @@ fn retention_events() -> Vec<Ev> {
         visit("2026-11-16", "b6"),
         visit("2026-11-22", "b7"),
         visit("2026-11-03", "b8").bot(),
+        // Not visits: b1 searches in its week 1, b4 adds to its wishlist in its week 1.
+        ev("search", "2026-11-10T10:05:00Z", "b1")
+            .session("b1-2026-11-10")
+            .search("hats", Some(2)),
+        {
+            let mut e = ev("track", "2026-11-17T10:05:00Z", "b4").session("b4-2026-11-17");
+            e.0.name = "wishlist_added".into();
+            e
+        },
     ]
 }
 
@@ -287,6 +296,42 @@ async fn retention_follows_each_cohort() {
             cohort(date!(2026 - 11 - 01), &[6]),
         ]
     );
+
+    // Active as doing an event: a type, or a track event's name. Cohorts keep their size.
+    let doing = |event: &'static str| {
+        let db = db.clone();
+        async move {
+            Retention::new("p1", Period::Week, 3, date!(2026 - 11 - 21))
+                .unwrap()
+                .doing(Some(event))
+                .unwrap()
+                .cohorts(&db)
+                .await
+                .unwrap()
+        }
+    };
+    let sized = |start, people, active: &[u64]| Cohort {
+        start,
+        people,
+        active: active.to_vec(),
+    };
+    assert_eq!(
+        doing("search").await,
+        [
+            sized(date!(2026 - 11 - 02), 3, &[0, 1, 0]),
+            sized(date!(2026 - 11 - 09), 2, &[0, 0]),
+            sized(date!(2026 - 11 - 16), 1, &[0]),
+        ]
+    );
+    assert_eq!(
+        doing("wishlist_added").await,
+        [
+            sized(date!(2026 - 11 - 02), 3, &[0, 0, 0]),
+            sized(date!(2026 - 11 - 09), 2, &[0, 1]),
+            sized(date!(2026 - 11 - 16), 1, &[0]),
+        ]
+    );
+    assert_eq!(doing("page_view").await, weekly);
 
     // A week with nobody new is a cohort of 0 people, not a missing row.
     let later = Retention::new("p1", Period::Week, 2, date!(2026 - 12 - 01))
@@ -433,6 +478,24 @@ async fn the_pages_show_funnels_and_cohorts() {
         "title=\"3 of 5\">60.0%</td>",
     ] {
         assert!(html.contains(expected), "retention page lacks {expected:?}");
+    }
+    // Active as searching: b1 in week 1 of its cohort; five of the seven of 2026-11-16's.
+    let (status, html) = get(
+        &db,
+        "/retention?project=p1&period=week&cohorts=3&at=2026-11-21&event=search",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    for expected in [
+        "name=\"event\" value=\"search\"",
+        "<td>2026-11-02</td><td class=\"num\">3</td><td class=\"heat\" style=\"background:rgba(59,91,219,0.06);color:inherit\" title=\"0 of 3\">0.0%</td>",
+        "title=\"1 of 3\">33.3%</td>",
+        "title=\"5 of 7\">71.4%</td>",
+    ] {
+        assert!(
+            html.contains(expected),
+            "retention by event lacks {expected:?}"
+        );
     }
     let (status, html) = get(&db, "/retention?project=p1&period=day").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

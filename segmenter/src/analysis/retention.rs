@@ -1,7 +1,9 @@
 //! Retention cohorts: people grouped by the week (or month) they were first seen, and how many
 //! of each group were active again 1, 2, … weeks (months) later. Read from `activity_daily`,
 //! so it follows the identity rule and is as fresh as the latest run. "Active" is any event
-//! other than a bot's; a person's first period is the one of their earliest event.
+//! other than a bot's — or, with an event, doing that event (an event type such as `search`, or
+//! a `track` event's name such as `order_completed`); a person's first period is the one of
+//! their earliest event either way.
 
 use serde::Deserialize;
 use time::{Date, Duration, Month};
@@ -11,6 +13,9 @@ use crate::{Db, Error};
 
 /// At most this many cohorts.
 pub const MAX_COHORTS: u32 = 52;
+
+/// The `n` of a cohort's size in [`Retention::sql`]'s rows.
+pub const EVERYONE: u32 = u32::MAX;
 
 /// How people are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +85,8 @@ pub struct Cohort {
     pub start: Date,
     /// How many people were first seen in it.
     pub people: u64,
-    /// `active[n]`: how many of them were active `n` periods later (`active[0] == people`), up
-    /// to the period of the `until` day.
+    /// `active[n]`: how many of them were active `n` periods later, up to the period of the
+    /// `until` day (without an event, `active[0] == people`).
     pub active: Vec<u64>,
 }
 
@@ -94,6 +99,8 @@ pub struct Retention {
     pub cohorts: u32,
     /// The last day counted.
     pub until: Date,
+    /// Active means doing this event; any event when `None`.
+    pub event: Option<String>,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -121,7 +128,23 @@ impl Retention {
             period,
             cohorts,
             until,
+            event: None,
         })
+    }
+
+    /// Active means doing `event` (an event type or a `track` event's name); any event when
+    /// `None` or empty.
+    pub fn doing(mut self, event: Option<&str>) -> Result<Retention, Invalid> {
+        self.event = match event.map(str::trim) {
+            None | Some("") => None,
+            Some(e) if e.len() > 200 || e.chars().any(char::is_control) => {
+                return Err(Invalid(format!(
+                    "an event name has at most 200 characters and no control characters, not {e:?}"
+                )));
+            }
+            Some(e) => Some(e.to_owned()),
+        };
+        Ok(self)
     }
 
     /// The first day of the oldest cohort.
@@ -131,19 +154,27 @@ impl Retention {
     }
 
     /// The SQL (`{db}` left for [`Db::sql`]): `(cohort, n, people)` for every cohort and
-    /// period with someone active. Its text depends only on the period; the values are
-    /// parameters (`project`, `first`, `until`).
+    /// period with someone active, and `n` = [`EVERYONE`] for the cohort's size. Its text
+    /// depends only on the period and on whether (and how) an event is asked for; the values
+    /// are parameters (`project`, `first`, `until`, `event`).
     pub fn sql(&self) -> String {
         let (start, unit) = self.period.sql();
+        let active = match self.event.as_deref() {
+            None => "1".to_owned(),
+            Some(event) => match crate::segment::rule::event_column(event) {
+                Some(column) => format!("{column} > 0"),
+                None => "event_counts[{event:String}] > 0".to_owned(),
+            },
+        };
         format!(
-            "SELECT c AS cohort, toUInt32(dateDiff('{unit}', c, p)) AS n, count() AS people FROM (
-    SELECT {start}(min(day)) AS c, groupUniqArray({start}(day)) AS periods
+            "SELECT c AS cohort, if(p = toDate(0), {EVERYONE}, toUInt32(dateDiff('{unit}', c, p))) AS n, count() AS people FROM (
+    SELECT {start}(min(day)) AS c, groupUniqArrayIf({start}(day), {active}) AS periods
     FROM {{db}}.activity_daily
     WHERE project_id = {{project:String}} AND day <= {{until:Date}}
     GROUP BY person_key
     HAVING c >= {{first:Date}}
 )
-ARRAY JOIN periods AS p
+ARRAY JOIN arrayPushFront(periods, toDate(0)) AS p
 GROUP BY c, n
 ORDER BY c, n"
         )
@@ -157,6 +188,7 @@ ORDER BY c, n"
             .param("project", self.project.as_str())
             .param("until", self.until.to_string())
             .param("first", self.first().to_string())
+            .param("event", self.event.as_deref().unwrap_or_default())
             .fetch_all()
             .await
             .map_err(|e| Error::query("retention", e))?;
@@ -165,14 +197,17 @@ ORDER BY c, n"
             .map(|i| {
                 let start = self.period.back(last, self.cohorts - 1 - i);
                 let mut active = vec![0; (self.cohorts - i) as usize];
+                let mut people = 0;
                 for cell in cells.iter().filter(|c| c.cohort == start) {
-                    if let Some(slot) = active.get_mut(cell.n as usize) {
+                    if cell.n == EVERYONE {
+                        people = cell.people;
+                    } else if let Some(slot) = active.get_mut(cell.n as usize) {
                         *slot = cell.people;
                     }
                 }
                 Cohort {
                     start,
-                    people: active[0],
+                    people,
                     active,
                 }
             })

@@ -603,16 +603,20 @@ pub(super) async fn retention(
     let project = chrome.project.clone();
     let asked = retention_asked(&params, &project);
     let period = asked.as_ref().map_or(Period::Week, |r| r.period);
+    let event = params.event.as_deref().unwrap_or_default().trim();
+    let at = params.at.as_deref().unwrap_or_default().trim();
     let mut body = String::from(
         "<h1>Retention</h1><p class=\"sub\">People grouped by the period they were first seen, and the share of \
-         each group active again (any event) in the periods after. As of the latest run.</p><div class=\"tabs\">",
+         each group active — any event, or the event you name — in the periods after. As of the latest run.</p><div class=\"tabs\">",
     );
     for p in [Period::Week, Period::Month] {
         let _ = write!(
             body,
-            "<a href=\"/retention?project={}&amp;period={}\"{}>{}</a>",
+            "<a href=\"/retention?project={}&amp;period={}&amp;event={}&amp;at={}\"{}>{}</a>",
             url(&project),
             p.name(),
+            url(event),
+            url(at),
             if p == period { " class=\"on\"" } else { "" },
             if p == Period::Week {
                 "Weekly"
@@ -621,7 +625,17 @@ pub(super) async fn retention(
             },
         );
     }
-    body += "</div>";
+    let _ = write!(
+        body,
+        "</div><h2></h2><form class=\"query\" method=\"get\" action=\"/retention\">\
+         <input type=\"hidden\" name=\"project\" value=\"{}\"><input type=\"hidden\" name=\"period\" value=\"{}\">\
+         <div class=\"row\">Active means doing <input name=\"event\" value=\"{}\" placeholder=\"any event (or: order_completed, search, …)\"> \
+         up to <input type=\"date\" name=\"at\" value=\"{}\"> <button>Show</button></div></form>",
+        esc(&project),
+        period.name(),
+        esc(event),
+        esc(at),
+    );
     let retention = match asked {
         Ok(r) => r,
         Err(Invalid(message)) => {
@@ -699,7 +713,7 @@ fn retention_asked(params: &Params, project: &str) -> Result<Retention, Invalid>
             .map_err(|_| Invalid(format!("cohorts is a number, not {n:?}")))?,
     };
     let until = parse_day(params.at.as_deref().unwrap_or_default().trim())?;
-    Retention::new(project, period, cohorts, until)
+    Retention::new(project, period, cohorts, until)?.doing(params.event.as_deref())
 }
 
 /// A cell: the share of `people` that `active` is, shaded by it; the count on hover.

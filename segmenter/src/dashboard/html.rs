@@ -78,7 +78,7 @@ form.query { background:var(--card); border:1px solid var(--line); border-radius
 form.query .row { display:flex; gap:8px; align-items:center; margin-bottom:6px; }
 form.query .row b { color:var(--muted); width:18px; text-align:right; font-weight:600; }
 form.query select, form.query input { padding:6px 9px; border:1px solid var(--line); border-radius:6px; font:inherit; background:#fff; }
-form.query input[name=v], form.query input[name=page] { width:300px; }
+form.query input[name=v], form.query input[name=page], form.query input[name=event] { width:300px; }
 form.query button { padding:7px 14px; border:0; border-radius:6px; background:var(--accent); color:#fff; font:inherit; cursor:pointer; }
 form.query textarea { width:100%; font:13px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; border:1px solid var(--line); border-radius:6px; padding:10px; margin-bottom:8px; }
 form.inline { display:inline; }

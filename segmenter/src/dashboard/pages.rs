@@ -22,6 +22,7 @@ pub(super) struct Params {
     pub(super) q: Option<String>,
     pub(super) status: Option<String>,
     pub(super) cohorts: Option<String>,
+    pub(super) event: Option<String>,
 }
 
 type PageResult = Result<Html<String>, PageError>;

@@ -431,6 +431,17 @@ const TRACK_COLUMNS: &[(&str, &str)] = &[
     ("member_signin", "signins"),
 ];
 
+/// The `activity_daily` column that counts an event type or convention event (`page_view` →
+/// `page_views`, `order_completed` → `orders`); `None` for other `track` names, which
+/// `event_counts` counts.
+pub fn event_column(name: &str) -> Option<&'static str> {
+    EVENT_TYPES
+        .iter()
+        .chain(TRACK_COLUMNS)
+        .find(|(n, _)| *n == name)
+        .map(|(_, column)| *column)
+}
+
 fn event_key(text: &str) -> Result<EventKey, RuleError> {
     if text.is_empty()
         || text.len() > 200
