@@ -154,7 +154,8 @@ pub async fn top_pages(
     }
     let pages: Vec<Page> = db
         .query(&db.sql(
-            "SELECT path, count() AS views FROM {db}.events
+            // uniqExact(event_id): a retried copy of an event not merged away yet counts once.
+            "SELECT path, uniqExact(event_id) AS views FROM {db}.events
              WHERE project_id = {project:String} AND type = 'page_view' AND NOT is_bot
                AND timestamp >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
                AND timestamp < fromUnixTimestamp64Milli({until:Int64}, 'UTC')

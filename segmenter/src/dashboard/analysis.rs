@@ -1,4 +1,4 @@
-//! The Funnels and Retention pages: questions asked on demand ([`crate::analysis`]).
+//! The Funnels, Paths and Retention pages: questions asked on demand ([`crate::analysis`]).
 
 use std::fmt::Write;
 
@@ -71,7 +71,7 @@ pub(super) async fn funnels(
                     ]
                 ),
                 example(
-                    "sign-up → first order",
+                    "sign-up → order",
                     &[("event", "member_signup"), ("event", "order_completed")]
                 ),
             );
