@@ -3,18 +3,14 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use common::*;
-use http_body_util::BodyExt;
 use spoor_segmenter::analysis::funnel::{Breakdown, Conversion};
 use spoor_segmenter::analysis::paths::{Around, Paths};
 use spoor_segmenter::analysis::retention::Period;
 use spoor_segmenter::analysis::{Cohort, Funnel, Retention, Step, StepKind};
-use spoor_segmenter::dashboard::{AppState, app};
 use time::Duration;
 use time::macros::date;
-use tower::ServiceExt;
 
 /// Steps: a page under /shop, a search, an order; window 1 day; step 1 from 2026-11-20 to
 /// 2026-11-22 (exclusive).
@@ -348,16 +344,6 @@ async fn retention_follows_each_cohort() {
     );
 }
 
-async fn get(db: &spoor_segmenter::Db, uri: &str) -> (StatusCode, String) {
-    let response = app(AppState { db: db.clone() })
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
 #[tokio::test]
 async fn the_pages_show_funnels_and_cohorts() {
     let db = fresh_db("analysis_pages").await;
@@ -366,22 +352,19 @@ async fn the_pages_show_funnels_and_cohorts() {
     insert(&db, &events).await;
     run(&db, "2026-11-24T00:00:00Z").await;
 
-    let (status, html) = get(
+    page_with(
         &db,
         "/funnels?project=p1&k=page&v=%2Fshop&k=event&v=search&k=event&v=order_completed&window=1d&days=2&at=2026-11-21",
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{html}");
-    for expected in [
+        &[
         "1. Viewed /shop</td><td class=\"num\">4<",
         "2. Did search</td><td class=\"num\">3<",
         "<td class=\"num\">75.0%</td>",
         "3. Did order_completed</td><td class=\"num\">1<",
         "<div class=\"label\">Conversion</div><div class=\"value\">25.0%</div>",
         "<option value=\"1d\" selected>",
-    ] {
-        assert!(html.contains(expected), "funnel page lacks {expected:?}");
-    }
+        ],
+    )
+    .await;
 
     let (status, html) = get(
         &db,
@@ -462,41 +445,32 @@ async fn the_pages_show_funnels_and_cohorts() {
         assert!(!html.contains("<script>"), "{uri}: unescaped");
     }
 
-    let (status, html) = get(
+    page_with(
         &db,
         "/retention?project=p1&period=week&cohorts=3&at=2026-11-21",
+        &[
+            "3 cohorts up to 2026-11-21",
+            "<td>2026-11-02</td><td class=\"num\">3</td>",
+            "title=\"2 of 3\">66.7%</td>",
+            // Seven of the funnel fixture's visitors are that week's too (a8 comes after it).
+            "<td>2026-11-16</td><td class=\"num\">7</td>",
+            // Week 1 over the two cohorts that have one: (2 + 1) of (3 + 2).
+            "title=\"3 of 5\">60.0%</td>",
+        ],
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{html}");
-    for expected in [
-        "3 cohorts up to 2026-11-21",
-        "<td>2026-11-02</td><td class=\"num\">3</td>",
-        "title=\"2 of 3\">66.7%</td>",
-        // Seven of the funnel fixture's visitors are that week's too (a8 comes after it).
-        "<td>2026-11-16</td><td class=\"num\">7</td>",
-        // Week 1 over the two cohorts that have one: (2 + 1) of (3 + 2).
-        "title=\"3 of 5\">60.0%</td>",
-    ] {
-        assert!(html.contains(expected), "retention page lacks {expected:?}");
-    }
     // Active as searching: b1 in week 1 of its cohort; five of the seven of 2026-11-16's.
-    let (status, html) = get(
+    page_with(
         &db,
         "/retention?project=p1&period=week&cohorts=3&at=2026-11-21&event=search",
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{html}");
-    for expected in [
+        &[
         "name=\"event\" value=\"search\"",
         "<td>2026-11-02</td><td class=\"num\">3</td><td class=\"heat\" style=\"background:rgba(59,91,219,0.06);color:inherit\" title=\"0 of 3\">0.0%</td>",
         "title=\"1 of 3\">33.3%</td>",
         "title=\"5 of 7\">71.4%</td>",
-    ] {
-        assert!(
-            html.contains(expected),
-            "retention by event lacks {expected:?}"
-        );
-    }
+        ],
+    )
+    .await;
     let (status, html) = get(&db, "/retention?project=p1&period=day").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("cohorts are by"));
@@ -512,38 +486,30 @@ async fn the_commands_print_funnels_and_cohorts() {
     insert(&db, &events).await;
     run(&db, "2026-11-24T00:00:00Z").await;
 
-    let out = segmenter_command(
-        &db,
-        &[
-            "funnel",
-            "--project",
-            "p1",
-            "--step",
-            "page:/shop",
-            "--step",
-            "event:search",
-            "--step",
-            "event:order_completed",
-            "--window",
-            "1d",
-            "--days",
-            "2",
-            "--at",
-            "2026-11-21",
-            "--by",
-            "device",
-            "--csv",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout_of(
+            &db,
+            &[
+                "funnel",
+                "--project",
+                "p1",
+                "--step",
+                "page:/shop",
+                "--step",
+                "event:search",
+                "--step",
+                "event:order_completed",
+                "--window",
+                "1d",
+                "--days",
+                "2",
+                "--at",
+                "2026-11-21",
+                "--by",
+                "device",
+                "--csv",
+            ],
+        ),
         "group,step,label,people\n\
          ,1,Viewed /shop,4\n,2,Did search,3\n,3,Did order_completed,1\n\
          mobile,1,Viewed /shop,2\nmobile,2,Did search,2\nmobile,3,Did order_completed,1\n\
@@ -551,28 +517,20 @@ async fn the_commands_print_funnels_and_cohorts() {
          tablet,1,Viewed /shop,1\ntablet,2,Did search,1\ntablet,3,Did order_completed,0\n"
     );
 
-    let out = segmenter_command(
-        &db,
-        &[
-            "retention",
-            "--project",
-            "p1",
-            "--cohorts",
-            "3",
-            "--at",
-            "2026-11-21",
-            "--csv",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout_of(
+            &db,
+            &[
+                "retention",
+                "--project",
+                "p1",
+                "--cohorts",
+                "3",
+                "--at",
+                "2026-11-21",
+                "--csv",
+            ],
+        ),
         "cohort,people,period,active\n\
          2026-11-02,3,0,3\n2026-11-02,3,1,2\n2026-11-02,3,2,2\n\
          2026-11-09,2,0,2\n2026-11-09,2,1,1\n\
@@ -716,4 +674,15 @@ async fn paths_around_a_page() {
 
 fn at_(text: &str) -> time::OffsetDateTime {
     common::at(text)
+}
+
+/// What the command printed, after checking that it succeeded.
+fn stdout_of(db: &spoor_segmenter::Db, args: &[&str]) -> String {
+    let out = segmenter_command(db, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

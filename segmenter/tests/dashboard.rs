@@ -38,16 +38,6 @@ async fn shop() -> spoor_segmenter::Db {
     db
 }
 
-async fn get(db: &spoor_segmenter::Db, uri: &str) -> (StatusCode, String) {
-    let response = app(AppState { db: db.clone() })
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
 #[tokio::test]
 async fn every_page_shows_the_numbers() {
     let db = shop().await;

@@ -87,6 +87,19 @@ fn post(uri: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Request
     request.body(Body::from(body.join("&"))).unwrap()
 }
 
+/// The editor's form posted for project p1: `definition`, `action` (preview or save).
+fn editor_form(definition: &str, action: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    post(
+        "/segments/new",
+        &[
+            ("project", "p1"),
+            ("definition", definition),
+            ("action", action),
+        ],
+        headers,
+    )
+}
+
 const SHOPPERS: &str = "id = \"shoppers\"\nname = \"Shoppers\"\nproject = \"p1\"\n[rule]\nvisited = \"/shop\"\nwithin_days = 30\n";
 
 #[tokio::test]
@@ -108,19 +121,7 @@ async fn preview_then_save_then_delete() {
 
     // Preview: who the rule selects now, nothing saved.
     let same_site = [("sec-fetch-site", "same-origin")];
-    let preview = send(
-        &db,
-        post(
-            "/segments/new",
-            &[
-                ("project", "p1"),
-                ("definition", SHOPPERS),
-                ("action", "preview"),
-            ],
-            &same_site,
-        ),
-    )
-    .await;
+    let preview = send(&db, editor_form(SHOPPERS, "preview", &same_site)).await;
     assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
     assert!(
         preview
@@ -139,15 +140,7 @@ async fn preview_then_save_then_delete() {
     // An invalid definition comes back with the reason, and the text as typed.
     let bad = SHOPPERS.replace("visited", "visitd");
     for action in ["preview", "save"] {
-        let answer = send(
-            &db,
-            post(
-                "/segments/new",
-                &[("project", "p1"), ("definition", &bad), ("action", action)],
-                &same_site,
-            ),
-        )
-        .await;
+        let answer = send(&db, editor_form(&bad, action, &same_site)).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{action}");
         assert!(
             answer.body.contains("<div class=\"error\">") && answer.body.contains("visitd"),
@@ -158,19 +151,7 @@ async fn preview_then_save_then_delete() {
     assert!(store::list(&db).await.unwrap().is_empty());
 
     // Save: stored, then the run computes its members.
-    let saved = send(
-        &db,
-        post(
-            "/segments/new",
-            &[
-                ("project", "p1"),
-                ("definition", SHOPPERS),
-                ("action", "save"),
-            ],
-            &same_site,
-        ),
-    )
-    .await;
+    let saved = send(&db, editor_form(SHOPPERS, "save", &same_site)).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     assert_eq!(saved.location, "/segments/shoppers?project=p1");
     let list = store::list(&db).await.unwrap();
@@ -303,19 +284,7 @@ async fn a_save_waits_for_a_running_segmenter() {
         })
     };
     let started = Instant::now();
-    let answer = send(
-        &db,
-        post(
-            "/segments/new",
-            &[
-                ("project", "p1"),
-                ("definition", SHOPPERS),
-                ("action", "save"),
-            ],
-            &[],
-        ),
-    )
-    .await;
+    let answer = send(&db, editor_form(SHOPPERS, "save", &[])).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
     assert!(
         started.elapsed() >= Duration::from_secs(2),

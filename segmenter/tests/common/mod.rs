@@ -198,3 +198,31 @@ pub async fn rows(db: &Db, sql: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// `GET uri` from the dashboard's router (no socket): the status and the body.
+pub async fn get(db: &Db, uri: &str) -> (axum::http::StatusCode, String) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response =
+        spoor_segmenter::dashboard::app(spoor_segmenter::dashboard::AppState { db: db.clone() })
+            .oneshot(
+                axum::http::Request::get(uri)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// [`get`], checked: 200 and a body with each of `expected`. Returns the body.
+pub async fn page_with(db: &Db, uri: &str, expected: &[&str]) -> String {
+    let (status, html) = get(db, uri).await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{uri}: {html}");
+    for e in expected {
+        assert!(html.contains(e), "{uri} lacks {e:?}");
+    }
+    html
+}
