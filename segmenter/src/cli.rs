@@ -389,7 +389,7 @@ pub async fn execute(cli: Cli) -> Result<(), Error> {
 /// The funnel the command line asks for.
 fn funnel_of(args: &FunnelArgs) -> Result<crate::analysis::Funnel, Error> {
     use crate::analysis::funnel::{Breakdown, Step, StepKind};
-    use crate::analysis::{Funnel, Invalid, parse_day, parse_window};
+    use crate::analysis::{Funnel, Invalid, day_range, parse_window};
     let steps = args
         .steps
         .iter()
@@ -406,15 +406,7 @@ fn funnel_of(args: &FunnelArgs) -> Result<crate::analysis::Funnel, Error> {
                 .map_err(|Invalid(m)| Invalid(format!("step {}: {m}", i + 1)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if !(1..=3650).contains(&args.days) {
-        return Err(Error::Usage(format!(
-            "--days is from 1 to 3650, not {}",
-            args.days
-        )));
-    }
-    let until = time::OffsetDateTime::new_utc(parse_day(&args.at)?, time::Time::MIDNIGHT)
-        + time::Duration::DAY;
-    let from = until - time::Duration::days(i64::from(args.days));
+    let (from, until) = day_range(args.days, &args.at)?;
     Ok(Funnel::new(
         &args.project,
         steps,

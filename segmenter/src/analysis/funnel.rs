@@ -12,6 +12,7 @@ use spoor_schema::segmenter::person_id_sql;
 use time::{Duration, OffsetDateTime};
 
 use super::Invalid;
+use crate::run::unix_ms;
 use crate::{Db, Error};
 
 /// At most this many steps.
@@ -38,13 +39,6 @@ impl StepKind {
             other => Err(Invalid(format!(
                 "a step is a \"page\" (a path prefix) or an \"event\" (a type or track event name), not {other:?}"
             ))),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StepKind::Page => "page",
-            StepKind::Event => "event",
         }
     }
 }
@@ -115,17 +109,25 @@ impl Breakdown {
         }
     }
 
-    /// `(events column, profiles_static column)`: one of them is set.
-    fn column(self) -> (Option<&'static str>, Option<&'static str>) {
+    fn column(self) -> Column {
         match self {
-            Breakdown::Device => (Some("device_class"), None),
-            Breakdown::Browser => (Some("browser"), None),
-            Breakdown::Os => (Some("os"), None),
-            Breakdown::Channel => (None, Some("first_referrer_class")),
-            Breakdown::UtmSource => (None, Some("first_utm_source")),
-            Breakdown::Referrer => (None, Some("first_referrer_domain")),
+            Breakdown::Device => Column::Event("device_class"),
+            Breakdown::Browser => Column::Event("browser"),
+            Breakdown::Os => Column::Event("os"),
+            Breakdown::Channel => Column::Profile("first_referrer_class"),
+            Breakdown::UtmSource => Column::Profile("first_utm_source"),
+            Breakdown::Referrer => Column::Profile("first_referrer_domain"),
         }
     }
+}
+
+/// Where a breakdown's value is read.
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    /// A column of `events`, on the person's earliest step-1 event.
+    Event(&'static str),
+    /// A column of `profiles_static`.
+    Profile(&'static str),
 }
 
 /// One step of a funnel.
@@ -255,17 +257,21 @@ impl Funnel {
     pub fn sql(&self) -> String {
         // The group: the step-1 event's column (its earliest step-1 event), or the person's
         // static profile column; '' without a breakdown.
-        let (event_column, profile_column) = self.breakdown.map_or((None, None), Breakdown::column);
-        let (join, group) = match profile_column {
-            Some(column) => (
+        let column = self.breakdown.map(Breakdown::column);
+        let (join, group) = match column {
+            Some(Column::Profile(column)) => (
                 format!(
                     "\nLEFT ANY JOIN (SELECT person_id, {column} AS first FROM {{db}}.profiles_static WHERE project_id = {{project:String}}) AS s
     ON s.person_id = f.person"
                 ),
                 "s.first",
             ),
-            None if event_column.is_some() => (String::new(), "f.value"),
+            Some(Column::Event(_)) => (String::new(), "f.value"),
             None => (String::new(), "''"),
+        };
+        let event_column = match column {
+            Some(Column::Event(column)) => Some(column),
+            _ => None,
         };
         format!(
             "SELECT {group} AS value, level, count() AS people FROM (
@@ -381,7 +387,7 @@ ORDER BY person_id",
             .fetch_all()
             .await
             .map_err(|e| Error::query("funnel", e))?;
-        let reached = |rows: &[&Level]| -> Reached {
+        let reached = |rows: &[Level]| -> Reached {
             (1..=self.steps.len())
                 .map(|step| {
                     rows.iter()
@@ -391,17 +397,16 @@ ORDER BY person_id",
                 })
                 .collect()
         };
-        let all: Vec<&Level> = levels.iter().collect();
         let mut groups: Vec<(String, Reached)> = Vec::new();
         if self.breakdown.is_some() {
             // Rows come ordered by group.
-            for chunk in all.chunk_by(|a, b| a.value == b.value) {
+            for chunk in levels.chunk_by(|a, b| a.value == b.value) {
                 groups.push((chunk[0].value.clone(), reached(chunk)));
             }
             groups.sort_by(|a, b| b.1.first().cmp(&a.1.first()).then_with(|| a.0.cmp(&b.0)));
         }
         Ok(Conversion {
-            total: reached(&all),
+            total: reached(&levels),
             groups,
         })
     }
@@ -414,10 +419,6 @@ ORDER BY person_id",
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.whole_milliseconds()).unwrap_or(i64::MAX)
-}
-
-fn unix_ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

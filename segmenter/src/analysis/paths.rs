@@ -7,6 +7,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::Invalid;
+use crate::run::unix_ms;
 use crate::{Db, Error};
 
 /// The page that starts a session (a "came from" of none).
@@ -45,19 +46,9 @@ struct Neighbour {
 }
 
 /// The page views of the sessions that viewed the page, reloads collapsed, each with the page
-/// before and after it (`''` at a session's ends).
+/// before and after it (`''` at a session's ends); then the most frequent of those each side,
+/// with the page's views (`total`: each view has one page before it and one after).
 const AROUND: &str = "
-SELECT side, path, views, sum(views) OVER (PARTITION BY side) AS total FROM (
-    SELECT 0 AS side, if(before = '', {entry:String}, before) AS path, count() AS views
-    FROM steps WHERE path_now = {page:String} GROUP BY path
-    UNION ALL
-    SELECT 1, if(after = '', {exit:String}, after), count()
-    FROM steps WHERE path_now = {page:String} GROUP BY 2
-)
-ORDER BY side, views DESC, path
-LIMIT {top:UInt32} BY side";
-
-const STEPS: &str = "
 WITH steps AS (
     SELECT path AS path_now,
            lagInFrame(path, 1, '') OVER w AS before,
@@ -80,7 +71,16 @@ WITH steps AS (
         WHERE path != previous
     )
     WINDOW w AS (PARTITION BY session_id ORDER BY t ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING)
-)";
+)
+SELECT side, path, views, sum(views) OVER (PARTITION BY side) AS total FROM (
+    SELECT 0 AS side, if(before = '', {entry:String}, before) AS path, count() AS views
+    FROM steps WHERE path_now = {page:String} GROUP BY path
+    UNION ALL
+    SELECT 1, if(after = '', {exit:String}, after), count()
+    FROM steps WHERE path_now = {page:String} GROUP BY 2
+)
+ORDER BY side, views DESC, path
+LIMIT {top:UInt32} BY side";
 
 impl Paths {
     pub fn new(
@@ -108,7 +108,7 @@ impl Paths {
 
     /// The pages around [`Paths::page`].
     pub async fn around(&self, db: &Db) -> Result<Around, Error> {
-        let sql = db.sql(&format!("{STEPS}\n{AROUND}"), &[]);
+        let sql = db.sql(AROUND, &[]);
         let rows: Vec<Neighbour> = db
             .query(&sql)
             .param("project", self.project.as_str())
@@ -134,10 +134,6 @@ impl Paths {
             went_to: side(1),
         })
     }
-}
-
-fn unix_ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// The most viewed pages in `[from, until)`, for picking one.

@@ -112,9 +112,10 @@ pub fn retention(retention: &Retention, cohorts: &[Cohort], csv: bool) -> String
     out
 }
 
-fn share(n: u64, of: u64) -> String {
+/// `n` as a share of `of`, `12.5%` (`–` of nobody).
+pub fn share(n: u64, of: u64) -> String {
     if of == 0 {
-        "-".to_owned()
+        "–".to_owned()
     } else {
         format!("{:.1}%", 100.0 * n as f64 / of as f64)
     }

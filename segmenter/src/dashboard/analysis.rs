@@ -2,18 +2,17 @@
 
 use std::fmt::Write;
 
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
-use time::{Duration, OffsetDateTime, Time};
-
-use super::html::{esc, number, page, url};
+use super::html::{esc, number, page, select, url};
 use super::pages::{Params, chrome};
 use super::{AppState, PageError};
 use crate::analysis::funnel::{Breakdown, Conversion, MAX_STEPS, Step, StepKind};
 use crate::analysis::paths::{self, Paths};
+use crate::analysis::report::share;
 use crate::analysis::retention::{Period, Retention};
-use crate::analysis::{Funnel, Invalid, parse_day, parse_window};
+use crate::analysis::{Funnel, Invalid, day_range_text, parse_day, parse_window};
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 
 /// The dashboard's funnels, paths and cohorts are stopped by the server after this long (a
 /// question over years of events; the commands have no limit).
@@ -28,6 +27,14 @@ const WINDOWS: &[(&str, &str)] = &[
     ("30d", "30 days"),
 ];
 const RANGES: &[u32] = &[7, 30, 90, 365];
+
+/// The `days` choices of the forms.
+fn day_options() -> Vec<(String, String)> {
+    RANGES
+        .iter()
+        .map(|d| (d.to_string(), format!("{d} days")))
+        .collect()
+}
 
 /// `/funnels?project=P&k=page&v=/shop&k=event&v=order_completed&window=7d&days=30&at=DAY`:
 /// the steps are the `k`/`v` pairs in order (a `v` without its `k` is a page step); step 1 in
@@ -162,18 +169,7 @@ impl FunnelForm {
     /// The funnel asked for; `None` when fewer than two steps are given (the form is shown).
     fn funnel(&self, project: &str) -> Result<Option<Funnel>, Invalid> {
         let window = parse_window(&self.window)?;
-        let days: u32 = self
-            .days
-            .parse()
-            .ok()
-            .filter(|d| (1..=3650).contains(d))
-            .ok_or_else(|| {
-                Invalid(format!(
-                    "days is a number from 1 to 3650, not {:?}",
-                    self.days
-                ))
-            })?;
-        let last = parse_day(&self.at)?;
+        let (from, until) = day_range_text(&self.days, &self.at)?;
         let by = Breakdown::parse(&self.by)?;
         let steps = self
             .steps
@@ -188,8 +184,6 @@ impl FunnelForm {
         if steps.len() < 2 {
             return Ok(None);
         }
-        let until = OffsetDateTime::new_utc(last, Time::MIDNIGHT) + Duration::DAY;
-        let from = until - Duration::days(i64::from(days));
         Funnel::new(project, steps, window, from, until).map(|f| Some(f.by(by)))
     }
 
@@ -221,57 +215,27 @@ impl FunnelForm {
                 },
             );
         }
-        out += "<div class=\"row\"><b></b>within <select name=\"window\">";
-        let mut known = false;
-        for (value, label) in WINDOWS {
-            let on = if *value == self.window {
-                known = true;
-                " selected"
-            } else {
-                ""
-            };
-            let _ = write!(out, "<option value=\"{value}\"{on}>{label}</option>");
-        }
-        if !known {
-            let _ = write!(
-                out,
-                "<option value=\"{0}\" selected>{0}</option>",
-                esc(&self.window)
-            );
-        }
-        out += "</select> of step 1, step 1 in the last <select name=\"days\">";
-        let mut known = false;
-        for days in RANGES {
-            let on = if days.to_string() == self.days {
-                known = true;
-                " selected"
-            } else {
-                ""
-            };
-            let _ = write!(out, "<option value=\"{days}\"{on}>{days} days</option>");
-        }
-        if !known {
-            let _ = write!(
-                out,
-                "<option value=\"{0}\" selected>{0} days</option>",
-                esc(&self.days)
-            );
-        }
+        let windows: Vec<(String, String)> = WINDOWS
+            .iter()
+            .map(|(value, label)| ((*value).to_owned(), (*label).to_owned()))
+            .collect();
+        let breakdowns: Vec<(String, String)> =
+            std::iter::once((String::new(), "nothing".to_owned()))
+                .chain(
+                    Breakdown::ALL
+                        .iter()
+                        .map(|b| (b.name().to_owned(), b.label().to_lowercase())),
+                )
+                .collect();
         let _ = write!(
             out,
-            "</select> up to <input type=\"date\" name=\"at\" value=\"{}\"> split by <select name=\"by\"><option value=\"\">nothing</option>",
-            esc(&self.at)
+            "<div class=\"row\"><b></b>within {} of step 1, step 1 in the last {} up to \
+             <input type=\"date\" name=\"at\" value=\"{}\"> split by {} <button>Show</button></div></form>",
+            select("window", &windows, &self.window),
+            select("days", &day_options(), &self.days),
+            esc(&self.at),
+            select("by", &breakdowns, &self.by),
         );
-        for b in Breakdown::ALL {
-            let on = if b.name() == self.by { " selected" } else { "" };
-            let _ = write!(
-                out,
-                "<option value=\"{}\"{on}>{}</option>",
-                b.name(),
-                b.label().to_lowercase()
-            );
-        }
-        out += "</select> <button>Show</button></div></form>";
         out
     }
 }
@@ -280,13 +244,6 @@ impl FunnelForm {
 fn funnel_table(funnel: &Funnel, people: &[u64], query: &str) -> String {
     let first = people.first().copied().unwrap_or(0);
     let last = people.last().copied().unwrap_or(0);
-    let pct = |n: u64, of: u64| {
-        if of == 0 {
-            "–".to_owned()
-        } else {
-            format!("{:.1}%", 100.0 * n as f64 / of as f64)
-        }
-    };
     let mut out = format!(
         "<div class=\"cards\"><div class=\"card\"><div class=\"label\">Did step 1</div><div class=\"value\">{}</div></div>\
          <div class=\"card\"><div class=\"label\">Did every step</div><div class=\"value\">{}</div></div>\
@@ -295,7 +252,7 @@ fn funnel_table(funnel: &Funnel, people: &[u64], query: &str) -> String {
          <th class=\"num\">Of step 1</th><th class=\"num\">From the step before</th><th class=\"num\">Dropped</th><th>People (CSV)</th></tr></thead><tbody>",
         number(&first.to_string()),
         number(&last.to_string()),
-        pct(last, first),
+        share(last, first),
     );
     for (i, (step, &n)) in funnel.steps.iter().zip(people).enumerate() {
         let before = if i == 0 {
@@ -315,8 +272,8 @@ fn funnel_table(funnel: &Funnel, people: &[u64], query: &str) -> String {
             i + 1,
             esc(&step.label()),
             number(&n.to_string()),
-            pct(n, first),
-            before.map_or_else(String::new, |b| pct(n, b)),
+            share(n, first),
+            before.map_or_else(String::new, |b| share(n, b)),
             before.map_or_else(String::new, |b| number(&b.saturating_sub(n).to_string())),
             people_links(query, i + 1, funnel.steps.len()),
         );
@@ -433,15 +390,7 @@ fn groups_table(funnel: &Funnel, by: Breakdown, conversion: &Conversion) -> Stri
             reached.first().copied().unwrap_or(0),
             reached.last().copied().unwrap_or(0),
         );
-        let _ = write!(
-            out,
-            "<td class=\"num\">{}</td></tr>",
-            if first == 0 {
-                "–".to_owned()
-            } else {
-                format!("{:.1}%", 100.0 * last as f64 / first as f64)
-            }
-        );
+        let _ = write!(out, "<td class=\"num\">{}</td></tr>", share(last, first));
     }
     out += "</tbody></table></div>";
     out
@@ -451,51 +400,29 @@ fn groups_table(funnel: &Funnel, by: Breakdown, conversion: &Conversion) -> Stri
 /// next, in their sessions; without a page, the most viewed pages to pick from.
 pub(super) async fn paths(
     State(state): State<AppState>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    Query(params): Query<Params>,
 ) -> Result<Response, PageError> {
-    let value = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.trim())
-    };
-    let chrome = chrome(&state, Some(value("project")).filter(|p| !p.is_empty())).await?;
+    let chrome = chrome(&state, params.project.as_deref()).await?;
     let project = chrome.project.clone();
-    let (page_path, days, at) = (value("page"), value("days"), value("at"));
-    let days = if days.is_empty() { "30" } else { days };
+    let text = |v: &Option<String>| v.as_deref().unwrap_or_default().trim().to_owned();
+    let (page_path, at) = (text(&params.page), text(&params.at));
+    let days = match text(&params.days) {
+        d if d.is_empty() => "30".to_owned(),
+        d => d,
+    };
+    let (page_path, days, at) = (page_path.as_str(), days.as_str(), at.as_str());
     let mut body = format!(
         "<h1>Paths</h1><p class=\"sub\">Where visitors came from to a page, and where they went next, within their \
          sessions. Read live from the events; a reload counts once.</p>\
          <form class=\"query\" method=\"get\" action=\"/paths\"><input type=\"hidden\" name=\"project\" value=\"{}\">\
-         <div class=\"row\">Page <input name=\"page\" value=\"{}\" placeholder=\"/checkout\"> in the last \
-         <select name=\"days\">",
+         <div class=\"row\">Page <input name=\"page\" value=\"{}\" placeholder=\"/checkout\"> in the last {} \
+         up to <input type=\"date\" name=\"at\" value=\"{}\"> <button>Show</button></div></form>",
         esc(&project),
         esc(page_path),
+        select("days", &day_options(), days),
+        esc(at),
     );
-    for d in RANGES {
-        let on = if d.to_string() == days {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(body, "<option value=\"{d}\"{on}>{d} days</option>");
-    }
-    let _ = write!(
-        body,
-        "</select> up to <input type=\"date\" name=\"at\" value=\"{}\"> <button>Show</button></div></form>",
-        esc(at)
-    );
-    let range = parse_day(at).and_then(|last| {
-        let days: u32 = days
-            .parse()
-            .ok()
-            .filter(|d| (1..=3650).contains(d))
-            .ok_or_else(|| Invalid(format!("days is a number from 1 to 3650, not {days:?}")))?;
-        let until = OffsetDateTime::new_utc(last, Time::MIDNIGHT) + Duration::DAY;
-        Ok((until - Duration::days(i64::from(days)), until))
-    });
-    let asked = range.and_then(|(from, until)| {
+    let asked = day_range_text(days, at).and_then(|(from, until)| {
         if page_path.is_empty() {
             Ok((None, from, until))
         } else {
@@ -733,6 +660,7 @@ fn heat(active: u64, people: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::Duration;
 
     #[test]
     fn form_pairs_steps_in_order() {

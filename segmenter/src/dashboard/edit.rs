@@ -173,16 +173,17 @@ pub(super) async fn submit(
             Ok(shown(StatusCode::BAD_REQUEST, body))
         }
         Err(Error::Busy(who)) => {
-            let body = editor_body(&project, &form.definition, None, &busy(&who));
+            let body = editor_body(&project, &form.definition, None, &busy("saved", &who));
             Ok(shown(StatusCode::SERVICE_UNAVAILABLE, body))
         }
         Err(other) => Err(other.into()),
     }
 }
 
-fn busy(who: &str) -> String {
+/// Why `what` ("saved", "deleted") did not happen: the lease stayed with `who`.
+fn busy(what: &str, who: &str) -> String {
     format!(
-        "Not saved: a segmenter run is writing ({who}) and did not finish within {} s. Try again in a minute.",
+        "Not {what}: a segmenter run is writing ({who}) and did not finish within {} s. Try again in a minute.",
         LEASE_WAIT.as_secs()
     )
 }
@@ -224,14 +225,9 @@ pub(super) async fn delete(
             let project = params.project.unwrap_or_default();
             Ok(Redirect::to(&format!("/segments?project={}", url(&project))).into_response())
         }
-        Err(Error::Busy(who)) => Ok((
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "Not deleted: a segmenter run is writing ({who}) and did not finish within {} s. Try again in a minute.",
-                LEASE_WAIT.as_secs()
-            ),
-        )
-            .into_response()),
+        Err(Error::Busy(who)) => {
+            Ok((StatusCode::SERVICE_UNAVAILABLE, busy("deleted", &who)).into_response())
+        }
         Err(other) => Err(other.into()),
     }
 }

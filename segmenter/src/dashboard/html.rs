@@ -278,6 +278,29 @@ pub(super) fn table(grid: &Grid, cols: &[Col<'_>], project: &str, empty: &str) -
     out
 }
 
+/// A `<select>` of `options` (value, label) with `chosen` selected; a chosen value the options
+/// lack (typed into the URL) is kept as one more option, labelled by itself.
+pub(super) fn select(name: &str, options: &[(String, String)], chosen: &str) -> String {
+    let mut out = format!("<select name=\"{}\">", esc(name));
+    for (value, label) in options {
+        let on = if value == chosen { " selected" } else { "" };
+        let _ = write!(
+            out,
+            "<option value=\"{}\"{on}>{}</option>",
+            esc(value),
+            esc(label)
+        );
+    }
+    if !options.iter().any(|(value, _)| value == chosen) {
+        let _ = write!(
+            out,
+            "<option value=\"{0}\" selected>{0}</option>",
+            esc(chosen)
+        );
+    }
+    out + "</select>"
+}
+
 /// Key figures as cards: (label, value).
 pub(super) fn cards(items: &[(&str, String)]) -> String {
     let mut out = String::from("<div class=\"cards\">");

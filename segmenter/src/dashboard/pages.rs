@@ -23,6 +23,8 @@ pub(super) struct Params {
     pub(super) status: Option<String>,
     pub(super) cohorts: Option<String>,
     pub(super) event: Option<String>,
+    pub(super) page: Option<String>,
+    pub(super) days: Option<String>,
 }
 
 type PageResult = Result<Html<String>, PageError>;
